@@ -1,0 +1,1 @@
+"""otel_cache: an observable multi-level cache for asyncio and FastAPI services."""

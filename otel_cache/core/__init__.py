@@ -1,0 +1,1 @@
+"""The pure core: no locks, no awaits, no I/O, no telemetry."""

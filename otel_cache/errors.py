@@ -1,0 +1,65 @@
+"""Every error otel_cache raises.
+
+All derive from :class:`CacheError`. Where a builtin exception already names the
+kind of mistake, the error derives from it too (``CacheKeyError`` is a
+``TypeError``, ``InvalidTTLError`` a ``ValueError``) so that existing ``except``
+clauses keep working. No name shadows a builtin.
+
+Backend (Redis) failures are mapped to :class:`BackendError` subclasses in one
+place, :func:`otel_cache.backends.redis_errors.map_redis_errors`.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BackendError",
+    "BackendTimeoutError",
+    "BackendUnavailableError",
+    "CacheClosedError",
+    "CacheConfigError",
+    "CacheError",
+    "CacheKeyError",
+    "CircuitOpenError",
+    "InvalidTTLError",
+    "SerializationError",
+]
+
+
+class CacheError(Exception):
+    """Base class of every otel_cache error."""
+
+
+class CacheKeyError(CacheError, TypeError):
+    """A key that cannot be used: unhashable, not encodable for L2, or too long."""
+
+
+class InvalidTTLError(CacheError, ValueError):
+    """A TTL that is negative, not finite or not a number."""
+
+
+class CacheConfigError(CacheError, ValueError):
+    """A configuration value (argument or ``OTEL_CACHE_*`` variable) that is invalid."""
+
+
+class SerializationError(CacheError, ValueError):
+    """A value that the L2 serializer cannot encode, or bytes it cannot decode."""
+
+
+class CacheClosedError(CacheError, RuntimeError):
+    """The cache was used after ``close()``/``aclose()``."""
+
+
+class BackendError(CacheError):
+    """The L2 backend (Redis) failed; ``__cause__`` holds the client's exception."""
+
+
+class BackendUnavailableError(BackendError):
+    """The backend could not be reached, refused the connection or reset it."""
+
+
+class BackendTimeoutError(BackendError):
+    """The backend did not answer within the configured timeout."""
+
+
+class CircuitOpenError(BackendUnavailableError):
+    """The circuit breaker is open: the backend is skipped until the next probe."""

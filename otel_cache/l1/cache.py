@@ -1,0 +1,298 @@
+"""``AsyncLRUCache``: the in-process L1 cache, with a sync API and an async twin.
+
+Both APIs are thin shells over one :class:`~otel_cache.core.lru.LRUCore` and one
+:class:`~otel_cache.l1.lock.TimedLock` (see that module for why one thread lock
+is the correct lock for threads and coroutines together). A shell method takes the
+lock, makes one core call and releases it; the async methods never await while
+holding it, and only await at all when the lock is contended.
+
+    >>> cache: AsyncLRUCache[str, int] = AsyncLRUCache(max_entries=2, default_ttl=60)
+    >>> cache.put("a", 1)
+    True
+    >>> cache.get("a")
+    1
+
+Bulk calls (``get_many``, ``put_many``) take the lock once per chunk of
+``_CHUNK`` keys, so another thread or the event loop never waits behind a large batch.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from typing import Any, Generic, NoReturn, TypeVar
+
+from otel_cache.core.lru import Clock, LRUCore
+from otel_cache.core.sizing import Sizer, deep_sizeof
+from otel_cache.core.stats import CacheStats, LockWaitStats
+from otel_cache.errors import CacheClosedError
+from otel_cache.l1.lock import TimedLock
+
+__all__ = ["AsyncLRUCache"]
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+D = TypeVar("D")
+R = TypeVar("R")
+
+_CHUNK = 64
+
+
+class AsyncLRUCache(Generic[K, V]):
+    """A bounded LRU cache with TTL, safe under any mix of threads and coroutines.
+
+    Args:
+        max_entries: most entries kept (``None``: no entry bound).
+        max_bytes: most bytes kept, as measured by ``sizer`` (``None``: no byte bound).
+        default_ttl: seconds an entry lives unless its put says otherwise (``None``: forever).
+        sizer: bytes of a key or value; :func:`~otel_cache.core.sizing.deep_sizeof` by default.
+        clock: monotonic clock in seconds; inject one in tests instead of sleeping.
+        expiry_resolution: width in seconds of the buckets that batch expiry uses.
+        expiry_batch: most expired entries one put removes.
+        name: the cache's name in telemetry.
+    """
+
+    __slots__ = ("_closed", "_core", "_core_get", "_core_put", "_lock", "_release", "_try_acquire", "name")
+
+    def __init__(
+        self,
+        *,
+        max_entries: int | None = 10_000,
+        max_bytes: int | None = None,
+        default_ttl: float | None = None,
+        sizer: Sizer | None = deep_sizeof,
+        clock: Clock = time.monotonic,
+        expiry_resolution: float = 1.0,
+        expiry_batch: int = 64,
+        name: str = "default",
+    ) -> None:
+        self._core: LRUCore[K, V] = LRUCore(
+            max_entries=max_entries,
+            max_bytes=max_bytes,
+            default_ttl=default_ttl,
+            sizer=sizer,
+            clock=clock,
+            expiry_resolution=expiry_resolution,
+            expiry_batch=expiry_batch,
+        )
+        self._lock = TimedLock("threading.Lock")
+        self._core_get = self._core.get
+        self._core_put = self._core.put
+        self._try_acquire = self._lock.try_acquire
+        self._release = self._lock.release
+        self._closed = False
+        self.name = name
+
+    # -- sync API --------------------------------------------------------------
+
+    def get(self, key: K, default: D | None = None) -> V | D | None:
+        """The value of ``key``, or ``default`` on a miss or after expiry."""
+        if self._try_acquire(False):
+            try:
+                return self._core_get(key, default)
+            finally:
+                self._release()
+        return self._call_contended(self._core.get, key, default)
+
+    def put(self, key: K, value: V, ttl: float | None = None) -> bool:
+        """Store ``value`` for ``ttl`` seconds (``None``: the default TTL).
+
+        Returns False, evicting nothing, when the value alone exceeds ``max_bytes``.
+        """
+        if self._try_acquire(False):
+            try:
+                return self._core_put(key, value, ttl)
+            finally:
+                self._release()
+        return self._call_contended(self._core.put, key, value, ttl)
+
+    def delete(self, key: K) -> bool:
+        """Remove ``key``; True if it was there."""
+        return self._call(self._core.delete, key)
+
+    def clear(self) -> None:
+        """Remove every entry (counters are kept)."""
+        self._call(self._core.clear)
+
+    def stats(self) -> CacheStats:
+        """A consistent snapshot of the counters."""
+        return self._call(self._core.stats)
+
+    def lock_stats(self) -> LockWaitStats:
+        """Contended waits on the cache's lock so far."""
+        return self._lock.stats()
+
+    def purge_expired(self) -> int:
+        """Remove up to one batch of expired entries now; return how many."""
+        return self._call(self._core.purge_expired)
+
+    def get_many(self, keys: Iterable[K]) -> dict[K, V]:
+        """The keys that hit, with their values (misses are left out)."""
+        found: dict[K, V] = {}
+        for chunk in _chunks(keys):
+            self._call(_collect_hits, self._core, chunk, found)
+        return found
+
+    def put_many(self, items: Mapping[K, V] | Iterable[tuple[K, V]], ttl: float | None = None) -> int:
+        """Store every pair with the same TTL; return how many were stored (not rejected)."""
+        pairs = items.items() if isinstance(items, Mapping) else items
+        stored = 0
+        for chunk in _chunks(pairs):
+            stored += self._call(_put_all, self._core, chunk, ttl)
+        return stored
+
+    def __contains__(self, key: K) -> bool:
+        return self._call(self._core.contains, key)
+
+    def __len__(self) -> int:
+        return len(self._core)
+
+    def close(self) -> None:
+        """Drop every entry and refuse further use; closing twice is harmless."""
+        if self._closed:
+            return
+        self._call(self._core.clear)
+        self._closed = True
+        self._core = closed = _ClosedCore()  # type: ignore[assignment]
+        self._core_get = closed.get
+        self._core_put = closed.put
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def lock(self) -> TimedLock:
+        """The cache's lock, for wait listeners (telemetry)."""
+        return self._lock
+
+    # -- async API -------------------------------------------------------------
+
+    async def aget(self, key: K, default: D | None = None) -> V | D | None:
+        """Async :meth:`get`; awaits only when another thread holds the lock."""
+        if self._try_acquire(False):
+            try:
+                return self._core_get(key, default)
+            finally:
+                self._release()
+        return await self._acall_contended(self._core.get, key, default)
+
+    async def aput(self, key: K, value: V, ttl: float | None = None) -> bool:
+        """Async :meth:`put`."""
+        if self._try_acquire(False):
+            try:
+                return self._core_put(key, value, ttl)
+            finally:
+                self._release()
+        return await self._acall_contended(self._core.put, key, value, ttl)
+
+    async def adelete(self, key: K) -> bool:
+        """Async :meth:`delete`."""
+        return await self._acall(self._core.delete, key)
+
+    async def aclear(self) -> None:
+        """Async :meth:`clear`."""
+        await self._acall(self._core.clear)
+
+    async def astats(self) -> CacheStats:
+        """Async :meth:`stats`."""
+        return await self._acall(self._core.stats)
+
+    async def acontains(self, key: K) -> bool:
+        """Async ``key in cache``."""
+        return await self._acall(self._core.contains, key)
+
+    async def aget_many(self, keys: Iterable[K]) -> dict[K, V]:
+        """Async :meth:`get_many`."""
+        found: dict[K, V] = {}
+        for chunk in _chunks(keys):
+            await self._acall(_collect_hits, self._core, chunk, found)
+        return found
+
+    async def aput_many(self, items: Mapping[K, V] | Iterable[tuple[K, V]], ttl: float | None = None) -> int:
+        """Async :meth:`put_many`."""
+        pairs = items.items() if isinstance(items, Mapping) else items
+        stored = 0
+        for chunk in _chunks(pairs):
+            stored += await self._acall(_put_all, self._core, chunk, ttl)
+        return stored
+
+    async def aclose(self) -> None:
+        """Async :meth:`close`."""
+        self.close()
+
+    # -- locking ---------------------------------------------------------------
+
+    def _call(self, fn: Callable[..., R], *args: Any) -> R:
+        if self._try_acquire(False):
+            try:
+                return fn(*args)
+            finally:
+                self._release()
+        return self._call_contended(fn, *args)
+
+    def _call_contended(self, fn: Callable[..., R], *args: Any) -> R:
+        lock = self._lock
+        wait = lock.acquire_contended()
+        try:
+            return fn(*args)
+        finally:
+            lock.release()
+            lock.notify(wait)
+
+    async def _acall(self, fn: Callable[..., R], *args: Any) -> R:
+        if self._try_acquire(False):
+            try:
+                return fn(*args)
+            finally:
+                self._release()
+        return await self._acall_contended(fn, *args)
+
+    async def _acall_contended(self, fn: Callable[..., R], *args: Any) -> R:
+        lock = self._lock
+        wait = await lock.aacquire_contended()
+        try:
+            return fn(*args)
+        finally:
+            lock.release()
+            lock.notify(wait)
+
+
+def _chunks(items: Iterable[R]) -> Iterable[list[R]]:
+    chunk: list[R] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == _CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+_MISSING: Any = object()
+
+
+def _collect_hits(core: LRUCore[K, V], keys: list[K], found: dict[K, V]) -> None:
+    for key in keys:
+        value = core.get(key, _MISSING)
+        if value is not _MISSING:
+            found[key] = value
+
+
+def _put_all(core: LRUCore[K, V], pairs: list[tuple[K, V]], ttl: float | None) -> int:
+    return sum(core.put(key, value, ttl) for key, value in pairs)
+
+
+class _ClosedCore:
+    """Stands in for the core after close, so the hot path needs no closed check."""
+
+    def __getattr__(self, name: str) -> NoReturn:
+        raise CacheClosedError("the cache is closed")
+
+    def get(self, *args: object) -> NoReturn:
+        raise CacheClosedError("the cache is closed")
+
+    put = get
+
+    def __len__(self) -> int:
+        return 0

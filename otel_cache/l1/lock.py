@@ -1,0 +1,134 @@
+"""One lock for threads and coroutines alike, with every contended wait timed.
+
+Why one ``threading.Lock`` and not the ADR's ``threading.RLock`` + ``asyncio.Lock``:
+two locks that do not exclude each other protect nothing, since a warmer thread
+holding the RLock and a coroutine holding the asyncio.Lock would mutate the same
+dict at once. An ``asyncio.Lock`` cannot be taken by a thread at all, so the one
+lock has to be a thread lock. That is safe for the event loop because of what
+the lock guards: only :class:`otel_cache.core.lru.LRUCore` calls, each O(1)
+amortised (O(expiry_batch) at worst), with no I/O, no await and no user callback
+inside. So a coroutine that finds the lock taken waits for at most one short
+critical section of another thread.
+
+Acquisition, fast path first::
+
+    acquire(blocking=False) ──ok──> critical section            (uncontended: no timing)
+          │ taken
+          v
+    threads:    t0; acquire(); record(now - t0)
+    coroutines: t0; loop { acquire(timeout=slice) or await sleep(0) }; record(now - t0)
+
+A coroutine never blocks the loop for more than ``slice`` (0.5 ms) at a time: if a
+thread held the lock longer (it cannot, by construction, but a GIL switch can
+delay its release) the coroutine yields to the loop between attempts.
+
+Contended waits are recorded as plain numbers under the lock (count, total,
+max, log-scale buckets) and handed to listeners (the telemetry layer) after the
+lock is released, so no listener ever runs inside a critical section.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from bisect import bisect_left
+from collections.abc import Callable
+
+from otel_cache.core.stats import LockWaitStats
+
+__all__ = ["WAIT_BUCKETS", "TimedLock", "WaitListener"]
+
+WaitListener = Callable[[str, float], None]
+"""Called with (lock kind, wait in seconds) after each contended wait, outside the lock."""
+
+WAIT_BUCKETS: tuple[float, ...] = (
+    1e-6, 2e-6, 5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4,
+    1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 0.1, 0.2, 0.5, 1.0,
+)  # fmt: skip
+"""Upper bounds (seconds) of the wait buckets, 1 µs to 1 s."""
+
+_ASYNC_SLICE_S = 0.0005
+_perf_counter = time.perf_counter
+
+
+class TimedLock:
+    """A ``threading.Lock`` whose contended acquisitions are timed.
+
+    The shells call :attr:`try_acquire` (the raw non-blocking acquire) on the hot
+    path and fall back to :meth:`acquire_contended` or
+    :meth:`aacquire_contended`, which return the wait in seconds.
+    """
+
+    __slots__ = (
+        "_buckets",
+        "_listeners",
+        "_lock",
+        "contended",
+        "kind",
+        "max_wait_s",
+        "release",
+        "total_wait_s",
+        "try_acquire",
+    )
+
+    def __init__(self, kind: str = "threading.Lock") -> None:
+        self._lock = threading.Lock()
+        self.kind = kind
+        self.try_acquire: Callable[[bool], bool] = self._lock.acquire
+        self.release: Callable[[], None] = self._lock.release
+        self.contended = 0
+        self.total_wait_s = 0.0
+        self.max_wait_s = 0.0
+        self._buckets = [0] * (len(WAIT_BUCKETS) + 1)
+        self._listeners: tuple[WaitListener, ...] = ()
+
+    def acquire_contended(self) -> float:
+        """Block the calling thread until the lock is held; return the wait."""
+        start = _perf_counter()
+        self._lock.acquire()
+        wait = _perf_counter() - start
+        self._record(wait)
+        return wait
+
+    async def aacquire_contended(self) -> float:
+        """Take the lock from a coroutine, yielding to the loop between short attempts."""
+        start = _perf_counter()
+        acquire = self._lock.acquire
+        while not acquire(True, _ASYNC_SLICE_S):
+            await asyncio.sleep(0)
+        wait = _perf_counter() - start
+        self._record(wait)
+        return wait
+
+    def notify(self, wait: float) -> None:
+        """Hand a contended wait to the listeners; call after releasing the lock."""
+        for listener in self._listeners:
+            try:
+                listener(self.kind, wait)
+            except Exception:  # noqa: BLE001 - a listener must never break a cache call
+                pass
+
+    def add_listener(self, listener: WaitListener) -> None:
+        self._listeners = (*self._listeners, listener)
+
+    def remove_listener(self, listener: WaitListener) -> None:
+        self._listeners = tuple(item for item in self._listeners if item is not listener)
+
+    def stats(self) -> LockWaitStats:
+        return LockWaitStats(
+            kind=self.kind,
+            contended=self.contended,
+            total_wait_s=self.total_wait_s,
+            max_wait_s=self.max_wait_s,
+            bounds=WAIT_BUCKETS,
+            buckets=tuple(self._buckets),
+        )
+
+    def _record(self, wait: float) -> None:
+        # Runs while holding the lock, so plain adds are safe.
+        self.contended += 1
+        self.total_wait_s += wait
+        if wait > self.max_wait_s:
+            self.max_wait_s = wait
+        self._buckets[bisect_left(WAIT_BUCKETS, wait)] += 1
