@@ -1,1 +1,67 @@
-"""otel_cache: an observable multi-level cache for asyncio and FastAPI services."""
+"""otel_cache: an observable multi-level cache for asyncio and FastAPI services.
+
+``AsyncLRUCache`` is the in-process L1 (sync and async API over one core);
+``MultiLevelCache`` puts Redis behind it; ``get_cache_manager()`` and
+``get_async_cache_manager()`` serve query results; ``CacheWarmer`` keeps keys warm.
+"""
+
+from otel_cache.config import CacheConfig
+from otel_cache.core.stats import CacheStats, EvictionReason, LockWaitStats
+from otel_cache.core.tiers import L2Stats
+from otel_cache.core.ttl import NO_EXPIRY
+from otel_cache.errors import (
+    BackendError,
+    BackendTimeoutError,
+    BackendUnavailableError,
+    CacheClosedError,
+    CacheConfigError,
+    CacheError,
+    CacheKeyError,
+    CircuitOpenError,
+    InvalidTTLError,
+    SerializationError,
+)
+from otel_cache.l1 import AsyncLRUCache
+from otel_cache.managers import (
+    AsyncCacheManager,
+    CacheManager,
+    areset_cache_managers,
+    configure_cache_managers,
+    get_async_cache_manager,
+    get_cache_manager,
+    reset_cache_managers,
+)
+from otel_cache.multilevel import FlightStats, MultiLevelCache, MultiLevelStats
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "NO_EXPIRY",
+    "AsyncCacheManager",
+    "AsyncLRUCache",
+    "BackendError",
+    "BackendTimeoutError",
+    "BackendUnavailableError",
+    "CacheClosedError",
+    "CacheConfig",
+    "CacheConfigError",
+    "CacheError",
+    "CacheKeyError",
+    "CacheManager",
+    "CacheStats",
+    "CircuitOpenError",
+    "EvictionReason",
+    "FlightStats",
+    "InvalidTTLError",
+    "L2Stats",
+    "LockWaitStats",
+    "MultiLevelCache",
+    "MultiLevelStats",
+    "SerializationError",
+    "__version__",
+    "areset_cache_managers",
+    "configure_cache_managers",
+    "get_async_cache_manager",
+    "get_cache_manager",
+    "reset_cache_managers",
+]

@@ -1,0 +1,118 @@
+"""ADR-014's own figures, re-measured on our cache: batches of 1000 mixed operations.
+
+ADR-014 reports "Sync cache: 1000 ops in 0.450s", "Async cache: 1000 ops in 0.215s"
+and "Concurrent async: 10 workers, 1000 ops in 0.780s" without saying what an op
+was. Here an op is drawn from a fixed, shuffled list of 1000: 80% hits
+(``get``/``aget``) and 20% updates (``put``/``aput``), on random keys of a full
+``AsyncLRUCache(max_entries=1000, default_ttl=600)``:
+
+* ``sync``: one loop of 1000 ``cache.get`` / ``cache.put`` calls;
+* ``async``: one coroutine awaiting 1000 ``cache.aget`` / ``cache.aput`` calls;
+* ``10 workers``: ``asyncio.gather`` of 10 coroutines doing 100 of them each
+  (1000 ops in all). No op suspends, so the workers run one after another.
+
+Each figure is the wall time of a whole batch (gc off), repeated; the report gives
+the median in ms per 1000 ops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from benchmarks.workload import CAPACITY, KEYS, TTL_S, VALUE
+from otel_cache.l1.cache import AsyncLRUCache
+
+__all__ = ["OPS", "AdrSample", "make_ops", "run_adr"]
+
+OPS = 1_000
+WORKERS = 10
+GET_SHARE = 0.8
+Op = tuple[bool, str]  # (is a get, key)
+
+
+@dataclass(frozen=True, slots=True)
+class AdrSample:
+    """Seconds per batch of ``OPS`` ops, one value per repeat, and the ADR's claim."""
+
+    name: str
+    claim_s: float
+    seconds: list[float]
+
+
+def make_ops(seed: int = 14) -> list[Op]:
+    """Exactly ``GET_SHARE`` gets, the rest puts, on random keys, in a seeded random order."""
+    rng = random.Random(seed)
+    gets = round(OPS * GET_SHARE)
+    kinds = [True] * gets + [False] * (OPS - gets)
+    rng.shuffle(kinds)
+    return [(is_get, rng.choice(KEYS)) for is_get in kinds]
+
+
+def _new_cache() -> AsyncLRUCache[str, str]:
+    cache: AsyncLRUCache[str, str] = AsyncLRUCache(max_entries=CAPACITY, default_ttl=TTL_S)
+    for key in KEYS:
+        cache.put(key, VALUE)
+    return cache
+
+
+def _sync_batch(cache: AsyncLRUCache[str, str], ops: list[Op]) -> float:
+    get, put = cache.get, cache.put
+    start = time.perf_counter()
+    for is_get, key in ops:
+        if is_get:
+            get(key)
+        else:
+            put(key, VALUE)
+    return time.perf_counter() - start
+
+
+async def _async_ops(cache: AsyncLRUCache[str, str], ops: list[Op]) -> None:
+    aget, aput = cache.aget, cache.aput
+    for is_get, key in ops:
+        if is_get:
+            await aget(key)
+        else:
+            await aput(key, VALUE)
+
+
+async def _async_batch(cache: AsyncLRUCache[str, str], ops: list[Op]) -> float:
+    start = time.perf_counter()
+    await _async_ops(cache, ops)
+    return time.perf_counter() - start
+
+
+async def _workers_batch(cache: AsyncLRUCache[str, str], ops: list[Op]) -> float:
+    share = len(ops) // WORKERS
+    start = time.perf_counter()
+    await asyncio.gather(*(_async_ops(cache, ops[i * share : (i + 1) * share]) for i in range(WORKERS)))
+    return time.perf_counter() - start
+
+
+def _repeat(batch: Callable[[], float], repeats: int) -> list[float]:
+    batch()  # warm-up, not counted
+    gc.disable()
+    try:
+        return [batch() for _ in range(repeats)]
+    finally:
+        gc.enable()
+
+
+def run_adr(repeats: int) -> list[AdrSample]:
+    """Time each of the three ADR batches ``repeats`` times on a fresh cache."""
+    ops = make_ops()
+    cache = _new_cache()
+    samples = [AdrSample("sync: 1000 ops", 0.450, _repeat(lambda: _sync_batch(cache, ops), repeats))]
+    with asyncio.Runner() as runner:
+        for name, claim_s, batch in (
+            ("async: 1000 ops", 0.215, _async_batch),
+            (f"async: {WORKERS} workers, 1000 ops", 0.780, _workers_batch),
+        ):
+            cache = _new_cache()
+            seconds = _repeat(lambda b=batch, c=cache: runner.run(b(c, ops)), repeats)
+            samples.append(AdrSample(name, claim_s, seconds))
+    return samples

@@ -1,0 +1,153 @@
+"""Two threads and the event loop on one cache: throughput per side and lock waits.
+
+The L1 cache guards its core with one ``threading.Lock`` (see
+``otel_cache/l1/lock.py``). This scenario shows what that costs under mixed use::
+
+    thread 1 ─┐  sync get/put, ADR mix (80% hits, 20% updates), flat out
+    thread 2 ─┼─> AsyncLRUCache(max_entries=1000, default_ttl=600)
+    loop     ─┘  one coroutine: await aget hits, flat out
+
+for ``duration_s``, after a run of the loop side alone on a fresh cache for the
+same time (its ops/s without the threads). Reported per run:
+
+* ops/s of each side, and of the loop side alone;
+* the lock's own statistics (``cache.lock_stats()``): contended waits, their
+  max, and the p99 estimated from its buckets (the upper bound of the bucket
+  holding the 99th percentile);
+* the same waits split by side, exact, from a wait listener on the lock (it runs
+  only after a contended wait, outside the lock).
+
+Every side shares one GIL, so "contended" mostly means "the holder was switched
+out while holding the lock" (``sys.getswitchinterval()``, 5 ms by default).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import math
+import statistics
+import sys
+import threading
+import time
+from itertools import cycle, islice
+
+from benchmarks.adr import Op, make_ops
+from benchmarks.workload import CAPACITY, KEYS, TTL_S, VALUE
+from otel_cache.core.stats import LockWaitStats
+from otel_cache.l1.cache import AsyncLRUCache
+
+__all__ = ["bucket_quantile", "run_contention"]
+
+THREADS = 2
+_CHUNK = 100  # ops between two looks at the clock or the stop flag
+
+
+def bucket_quantile(stats: LockWaitStats, q: float) -> float:
+    """Upper bound in seconds of the bucket holding quantile ``q`` (inf: above the last bound)."""
+    total = sum(stats.buckets)
+    if not total:
+        return 0.0
+    seen = 0
+    for bound, count in zip((*stats.bounds, math.inf), stats.buckets, strict=True):
+        seen += count
+        if seen >= q * total:
+            return bound
+    return math.inf
+
+
+def _new_cache() -> AsyncLRUCache[str, str]:
+    cache: AsyncLRUCache[str, str] = AsyncLRUCache(max_entries=CAPACITY, default_ttl=TTL_S)
+    for key in KEYS:
+        cache.put(key, VALUE)
+    return cache
+
+
+def _thread_side(
+    cache: AsyncLRUCache[str, str],
+    ops: list[Op],
+    start: threading.Barrier,
+    stop: threading.Event,
+    rates: list[float],
+) -> None:
+    get, put = cache.get, cache.put
+    done = 0
+    start.wait()
+    began = time.perf_counter()
+    while not stop.is_set():
+        for is_get, key in ops:
+            if is_get:
+                get(key)
+            else:
+                put(key, VALUE)
+        done += len(ops)
+    rates.append(done / (time.perf_counter() - began))
+
+
+async def _loop_side(cache: AsyncLRUCache[str, str], keys: list[str], duration_s: float) -> float:
+    aget = cache.aget
+    done = 0
+    began = time.perf_counter()
+    deadline = began + duration_s
+    while time.perf_counter() < deadline:
+        for key in keys:
+            await aget(key)
+        done += len(keys)
+    return done / (time.perf_counter() - began)
+
+
+def _quantile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
+
+
+def _waits(prefix: str, waits: list[float]) -> dict[str, float]:
+    return {
+        f"{prefix} contended waits": len(waits),
+        f"{prefix} wait p99 µs": _quantile(waits, 0.99) * 1e6,
+        f"{prefix} wait max µs": max(waits, default=0.0) * 1e6,
+    }
+
+
+def run_contention(duration_s: float) -> dict[str, float]:
+    """One run; returns flat ``{metric: value}``, units in the metric names."""
+    ops = make_ops()
+    keys = [key for _, key in islice(cycle(ops), _CHUNK)]
+    gc.disable()
+    try:
+        with asyncio.Runner() as runner:
+            loop_alone = runner.run(_loop_side(_new_cache(), keys, duration_s))
+            cache = _new_cache()
+            waits: list[tuple[int, float]] = []  # (thread id, seconds); list.append is atomic
+            cache.lock.add_listener(lambda _kind, wait: waits.append((threading.get_ident(), wait)))
+            start, stop = threading.Barrier(THREADS + 1), threading.Event()
+            rates: list[float] = []
+            threads = [
+                threading.Thread(target=_thread_side, args=(cache, ops, start, stop, rates), daemon=True)
+                for _ in range(THREADS)
+            ]
+            for thread in threads:
+                thread.start()
+            start.wait()
+            loop_rate = runner.run(_loop_side(cache, keys, duration_s))
+            stop.set()
+            for thread in threads:
+                thread.join()
+    finally:
+        gc.enable()
+    lock = cache.lock_stats()
+    loop_thread = threading.get_ident()
+    return {
+        "loop aget ops/s, alone": loop_alone,
+        "loop aget ops/s, with threads": loop_rate,
+        f"threads get/put ops/s, {THREADS} together": sum(rates),
+        "threads get/put ops/s, per thread": statistics.fmean(rates),
+        "lock contended waits": lock.contended,
+        "lock max wait µs": lock.max_wait_s * 1e6,
+        "lock p99 wait µs (bucket bound)": bucket_quantile(lock, 0.99) * 1e6,
+        **_waits("loop-side", [wait for ident, wait in waits if ident == loop_thread]),
+        **_waits("thread-side", [wait for ident, wait in waits if ident != loop_thread]),
+        "switch interval µs": sys.getswitchinterval() * 1e6,
+    }

@@ -1,0 +1,121 @@
+"""Timing loops in the style of :mod:`timeit`: gc off, calibrated loop count, repeats.
+
+A :class:`Bench` is one table row: a statement timed in a tight ``for`` loop over
+a namespace that its ``setup`` builds. Sync statements run through
+:class:`timeit.Timer` itself; async statements (``await ...``) run in the same
+kind of loop compiled into a coroutine, timed inside the coroutine so that starting
+the event loop is not counted::
+
+    calibrate: loops = 1, 2, 5, 10, 20, 50, ... until one run takes >= target_s
+    repeat:    `repeats` runs of `loops` iterations -> one ns/op sample per run
+
+The loop itself costs something (the ``pass`` rows measure it); it is reported,
+never subtracted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import inspect
+import itertools
+import time
+import timeit
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Bench", "Namespace", "Sample", "run_bench"]
+
+Namespace = dict[str, Any]
+Setup = Callable[[], Namespace | Awaitable[Namespace]]
+Teardown = Callable[[Namespace], object]
+
+_ASYNC_TEMPLATE = """
+async def _bench(_it, _timer):
+    _t0 = _timer()
+    for _i in _it:
+        {stmt}
+    return _timer() - _t0
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Bench:
+    """One row: ``stmt`` timed over the namespace returned by ``setup``.
+
+    ``kind`` names the minimal-LRU row the ratio column compares with ("get",
+    "aget", "update", "aupdate", "insert"); empty for baseline rows.
+    ``setup`` and ``teardown`` may be coroutine functions; they run in the same
+    event loop as the statement.
+    """
+
+    name: str
+    group: str
+    stmt: str
+    setup: Setup
+    kind: str = ""
+    is_async: bool = False
+    teardown: Teardown | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """The ns/op of each repeat of one bench in one process."""
+
+    name: str
+    group: str
+    kind: str
+    loops: int
+    ns_per_op: list[float]
+
+
+def run_bench(bench: Bench, *, repeats: int, target_s: float) -> Sample:
+    """Calibrate, then time ``repeats`` runs of ``bench``; gc is off while timing."""
+    with asyncio.Runner() as runner:
+        ns = _maybe_await(runner, bench.setup())
+        try:
+            timer = _async_timer(runner, bench.stmt, ns) if bench.is_async else _sync_timer(bench.stmt, ns)
+            loops = _calibrate(timer, target_s)
+            samples = [timer(loops) / loops * 1e9 for _ in range(repeats)]
+        finally:
+            if bench.teardown is not None:
+                _maybe_await(runner, bench.teardown(ns))
+    return Sample(bench.name, bench.group, bench.kind, loops, samples)
+
+
+def _maybe_await(runner: asyncio.Runner, value: Any) -> Any:
+    return runner.run(value) if inspect.isawaitable(value) else value
+
+
+def _sync_timer(stmt: str, ns: Namespace) -> Callable[[int], float]:
+    # timeit.Timer.timeit disables gc while it runs, and re-enables it after.
+    return timeit.Timer(stmt, globals=ns).timeit
+
+
+def _async_timer(runner: asyncio.Runner, stmt: str, ns: Namespace) -> Callable[[int], float]:
+    local: Namespace = {}
+    exec(compile(_ASYNC_TEMPLATE.format(stmt=stmt), "<bench>", "exec"), ns, local)
+    bench_coro = local["_bench"]
+
+    def timer(loops: int) -> float:
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            elapsed: float = runner.run(bench_coro(itertools.repeat(None, loops), time.perf_counter))
+            return elapsed
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+
+    return timer
+
+
+def _calibrate(timer: Callable[[int], float], target_s: float) -> int:
+    """The smallest loop count in the 1-2-5 series whose run takes at least ``target_s``."""
+    for exponent in itertools.count():
+        for mantissa in (1, 2, 5):
+            loops = mantissa * 10**exponent
+            if timer(loops) >= target_s:
+                return loops
+    raise AssertionError("unreachable")

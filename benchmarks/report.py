@@ -1,0 +1,204 @@
+"""Summaries of one or more benchmark processes, printed with rich or as markdown.
+
+A process's raw results are JSON-friendly dicts (see :func:`benchmarks.l1.run_once`).
+Summaries follow one rule: within a process a figure is the median of its repeats;
+over several processes it is the median of the process medians, and min..max is
+taken over those medians (over the repeats when there is one process).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Report", "summarise"]
+
+RawRun = dict[str, Any]
+
+_LOOP_OVERHEAD = ("loop overhead (pass)", "async loop overhead (pass)")
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    group: str
+    name: str
+    median: float
+    low: float
+    high: float
+    ratio: float | None = None
+    extra: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """What gets printed: micro rows, ADR rows, contention rows, notes."""
+
+    micro: list[Row]
+    adr: list[Row]
+    contention: list[Row]
+    skipped: list[str]
+    meta: dict[str, Any]
+
+    def markdown(self) -> str:
+        return "\n".join(_markdown_lines(self))
+
+    def print_rich(self) -> None:
+        _print_rich(self)
+
+
+def _spread(per_process: Sequence[Sequence[float]]) -> tuple[float, float, float]:
+    values = list(per_process[0]) if len(per_process) == 1 else [statistics.median(p) for p in per_process]
+    return statistics.median(values), min(values), max(values)
+
+
+def _micro_rows(runs: Sequence[RawRun]) -> list[Row]:
+    names = [sample["name"] for sample in runs[0]["micro"]]
+    by_name = {sample["name"]: sample for sample in runs[0]["micro"]}
+    summaries = {
+        name: _spread([next(s for s in run["micro"] if s["name"] == name)["ns_per_op"] for run in runs])
+        for name in names
+    }
+    floor = {by_name[n]["kind"]: summaries[n][0] for n in names if by_name[n]["group"] == "minimal LRU"}
+    rows = []
+    for name in names:
+        median, low, high = summaries[name]
+        kind = by_name[name]["kind"]
+        ratio = median / floor[kind] if kind in floor else None
+        rows.append(Row(by_name[name]["group"], name, median, low, high, ratio))
+    return rows
+
+
+def _adr_rows(runs: Sequence[RawRun]) -> list[Row]:
+    rows = []
+    for index, sample in enumerate(runs[0]["adr"]):
+        median, low, high = _spread([[s * 1e3 for s in run["adr"][index]["seconds"]] for run in runs])
+        claim = f"ADR: {sample['claim_s'] * 1e3:,.0f} ms"
+        rows.append(Row("adr", sample["name"], median, low, high, extra=claim))
+    return rows
+
+
+def _contention_rows(runs: Sequence[RawRun]) -> list[Row]:
+    all_runs = [result for run in runs for result in run["contention"]]
+    if not all_runs:
+        return []
+    rows = []
+    for metric in all_runs[0]:
+        values = [result[metric] for result in all_runs]
+        rows.append(Row("contention", metric, statistics.median(values), min(values), max(values)))
+    return rows
+
+
+def summarise(runs: Sequence[RawRun], meta: dict[str, Any]) -> Report:
+    """One :class:`Report` from the raw results of every process."""
+    return Report(_micro_rows(runs), _adr_rows(runs), _contention_rows(runs), runs[0]["skipped"], meta)
+
+
+# -- rendering -----------------------------------------------------------------
+
+
+def _num(value: float) -> str:
+    return f"{value:,.1f}" if value < 1e5 else f"{value:,.0f}"
+
+
+def _micro_cells(row: Row) -> list[str]:
+    return [
+        row.name,
+        _num(row.median),
+        f"{1e9 / row.median:,.0f}",
+        f"{_num(row.low)}..{_num(row.high)}",
+        f"{row.ratio:.2f}x" if row.ratio is not None else "",
+    ]
+
+
+_MICRO_HEAD = ["bench", "ns/op (median)", "ops/s", "min..max ns", "x min LRU"]
+_ADR_HEAD = ["scenario", "ms per 1000 ops = µs/op (median)", "min..max ms", "ADR claim"]
+_CONTENTION_HEAD = ["metric", "median", "min..max"]
+
+
+def _adr_cells(row: Row) -> list[str]:
+    return [row.name, f"{row.median:.3f}", f"{row.low:.3f}..{row.high:.3f}", row.extra]
+
+
+def _contention_cells(row: Row) -> list[str]:
+    return [row.name, _num(row.median), f"{_num(row.low)}..{_num(row.high)}"]
+
+
+def _spread_label(meta: dict[str, Any]) -> str:
+    if meta["processes"] == 1:
+        return f"min..max over {meta['repeats']} repeats"
+    return f"min..max of the per-process medians ({meta['processes']} processes x {meta['repeats']} repeats)"
+
+
+def _notes(report: Report) -> list[str]:
+    meta = report.meta
+    overhead = {row.name: row.median for row in report.micro if row.name in _LOOP_OVERHEAD}
+    notes = [
+        f"{meta['date']} | {meta['cpu']} | nproc {meta['nproc']} | {meta['python']}",
+        "packages: " + ", ".join(f"{name} {version}" for name, version in meta["packages"].items() if version),
+        f"ns/op: median; {_spread_label(meta)}; gc off while timing; raw figures, loop overhead not subtracted.",
+    ]
+    if overhead:
+        notes.append(
+            "loop overhead (included in every row): "
+            + ", ".join(f"{name.removesuffix(' (pass)')} {value:.1f} ns/op" for name, value in overhead.items())
+        )
+    notes.append("x min LRU: median over the median of the minimal OrderedDict LRU doing the same operation.")
+    if report.skipped:
+        notes.append("skipped (not installed): " + ", ".join(report.skipped))
+    return notes
+
+
+def _md_table(head: list[str], rows: list[list[str]]) -> list[str]:
+    align = ["---"] + ["---:"] * (len(head) - 1)
+    return [f"| {' | '.join(cells)} |" for cells in (head, align, *rows)]
+
+
+def _markdown_lines(report: Report) -> list[str]:
+    lines = [f"- {note}" for note in _notes(report)]
+    for group in dict.fromkeys(row.group for row in report.micro):
+        lines += ["", f"#### {group}", ""]
+        lines += _md_table(_MICRO_HEAD, [_micro_cells(row) for row in report.micro if row.group == group])
+    if report.adr:
+        lines += ["", "#### ADR-014 figures: 1000 ops, 80% hits / 20% updates", ""]
+        lines += _md_table(_ADR_HEAD, [_adr_cells(row) for row in report.adr])
+    if report.contention:
+        lines += ["", "#### contended: 2 threads get/put + the event loop aget, one cache", ""]
+        lines += _md_table(_CONTENTION_HEAD, [_contention_cells(row) for row in report.contention])
+    return lines
+
+
+def _print_rich(report: Report) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    micro = Table(*_MICRO_HEAD, title="L1 micro-benchmark", title_justify="left")
+    for column in micro.columns[1:]:
+        column.justify = "right"
+    group = None
+    for row in report.micro:
+        if group is not None and row.group != group:
+            micro.add_section()
+        group = row.group
+        micro.add_row(*_micro_cells(row), style="bold" if row.group == "otel_cache" else None)
+    console.print(micro)
+    for title, head, rows, cells in (
+        ("ADR-014 figures: 1000 ops, 80% hits / 20% updates", _ADR_HEAD, report.adr, _adr_cells),
+        (
+            "contended: 2 threads get/put + the event loop aget, one cache",
+            _CONTENTION_HEAD,
+            report.contention,
+            _contention_cells,
+        ),
+    ):
+        if rows:
+            table = Table(*head, title=title, title_justify="left")
+            for column in table.columns[1:]:
+                column.justify = "right"
+            for row in rows:
+                table.add_row(*cells(row))
+            console.print(table)
+    for note in _notes(report):
+        console.print(note, highlight=False)

@@ -1,0 +1,75 @@
+"""``AsyncRedisBackend``: L2 through ``redis.asyncio`` (async mode)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, cast
+
+import redis.asyncio as aredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from otel_cache.backends.redis_errors import map_redis_errors
+from otel_cache.backends.redis_options import SCAN_BATCH, glob_escape, pool_options
+from otel_cache.config import CacheConfig
+
+__all__ = ["AsyncRedisBackend"]
+
+
+class AsyncRedisBackend:
+    """The :class:`~otel_cache.backends.AsyncBackend` over ``redis.asyncio.Redis``.
+
+    Connections belong to the event loop that opened them: use one instance per loop.
+    """
+
+    def __init__(self, config: CacheConfig) -> None:
+        assert config.redis_url is not None
+        pool = aredis.BlockingConnectionPool.from_url(
+            config.redis_url, **pool_options(config, Retry(NoBackoff(), 0))
+        )
+        self.client: aredis.Redis = aredis.Redis.from_pool(pool)
+
+    async def get(self, key: str) -> bytes | None:
+        with map_redis_errors():
+            return cast("bytes | None", await self.client.get(key))
+
+    async def set(self, key: str, value: bytes, ttl_ms: int | None) -> None:
+        with map_redis_errors():
+            await self.client.set(key, value, px=ttl_ms)
+
+    async def delete(self, key: str) -> bool:
+        with map_redis_errors():
+            return bool(await self.client.delete(key))
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        if not keys:
+            return []
+        with map_redis_errors():
+            return cast("list[bytes | None]", await self.client.mget(keys))
+
+    async def set_many(self, items: Sequence[tuple[str, bytes]], ttl_ms: int | None) -> None:
+        if not items:
+            return
+        with map_redis_errors():
+            pipe = self.client.pipeline(transaction=False)
+            for key, value in items:
+                pipe.set(key, value, px=ttl_ms)
+            await pipe.execute()
+
+    async def clear(self, prefix: str) -> int:
+        """Delete every key under ``prefix`` (SCAN + UNLINK; never FLUSHDB)."""
+        removed = 0
+        with map_redis_errors():
+            batch: list[Any] = []
+            async for key in self.client.scan_iter(match=glob_escape(prefix) + "*", count=SCAN_BATCH):
+                batch.append(key)
+                if len(batch) >= SCAN_BATCH:
+                    removed += int(await self.client.unlink(*batch))
+                    batch.clear()
+            if batch:
+                removed += int(await self.client.unlink(*batch))
+        return removed
+
+    async def aclose(self) -> None:
+        with map_redis_errors():
+            await self.client.aclose()

@@ -1,0 +1,30 @@
+"""The one place where redis-py's exceptions become otel_cache's.
+
+Use as ``with map_redis_errors(): ...`` around every client call, sync or async.
+The original exception stays reachable as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from redis import exceptions as redis_exc
+
+from otel_cache.errors import BackendError, BackendTimeoutError, BackendUnavailableError
+
+__all__ = ["map_redis_errors"]
+
+
+@contextmanager
+def map_redis_errors() -> Iterator[None]:
+    try:
+        yield
+    except (redis_exc.TimeoutError, TimeoutError, asyncio.TimeoutError) as exc:
+        raise BackendTimeoutError(f"Redis did not answer in time: {exc}") from exc
+    except (redis_exc.ConnectionError, ConnectionError, OSError) as exc:
+        # AuthenticationError and the "max connections" error are ConnectionErrors too.
+        raise BackendUnavailableError(f"Redis is unreachable: {exc}") from exc
+    except redis_exc.RedisError as exc:
+        raise BackendError(f"Redis failed: {exc}") from exc

@@ -1,0 +1,151 @@
+"""``CacheConfig``: every setting of a cache, from arguments or ``OTEL_CACHE_*`` variables.
+
+=====================================  =========================  ===================
+variable                               field                      default
+=====================================  =========================  ===================
+``OTEL_CACHE_NAME``                    ``name``                   ``default``
+``OTEL_CACHE_REDIS_URL``               ``redis_url``              unset: L1 only
+``OTEL_CACHE_L1_MAX_ENTRIES``          ``l1_max_entries``         ``10000``
+``OTEL_CACHE_L1_MAX_BYTES``            ``l1_max_bytes``           unset: no bound
+``OTEL_CACHE_DEFAULT_TTL``             ``default_ttl`` (seconds)  ``300``
+``OTEL_CACHE_L1_TTL``                  ``l1_ttl`` (seconds)       unset: as default
+``OTEL_CACHE_NAMESPACE``               ``namespace``              ``otel-cache``
+``OTEL_CACHE_SERIALIZER``              ``serializer``             ``json``
+``OTEL_CACHE_PICKLE_HMAC_KEY``         ``pickle_hmac_key``        unset
+``OTEL_CACHE_REDIS_TIMEOUT``           ``redis_timeout`` (s)      ``0.25``
+``OTEL_CACHE_REDIS_CONNECT_TIMEOUT``   ``redis_connect_timeout``  ``0.5``
+``OTEL_CACHE_REDIS_MAX_CONNECTIONS``   ``redis_max_connections``  ``64``
+``OTEL_CACHE_ON_BACKEND_ERROR``        ``on_backend_error``       ``degrade``
+``OTEL_CACHE_BREAKER_THRESHOLD``       ``breaker_threshold``      ``5``
+``OTEL_CACHE_BREAKER_RESET``           ``breaker_reset`` (s)      ``5``
+``OTEL_CACHE_MAX_KEY_LENGTH``          ``max_key_length``         ``1024``
+=====================================  =========================  ===================
+
+The Redis URL may carry auth and TLS: ``redis://user:password@host:6379/0``,
+``rediss://host:6380/0?ssl_cert_reqs=required`` (``rediss`` is Redis over TLS).
+The password never appears in ``repr()``.
+
+``on_backend_error="degrade"`` (the default) makes every Redis failure a miss
+(reads) or an L1-only write (writes), counted and recorded; ``"raise"`` raises the
+mapped :class:`~otel_cache.errors.BackendError` instead.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from otel_cache.core.ttl import validate_ttl
+from otel_cache.errors import CacheConfigError
+
+__all__ = ["CacheConfig", "SerializerName"]
+
+SerializerName = Literal["json", "msgpack", "pickle"]
+_SERIALIZERS = ("json", "msgpack", "pickle")
+_POLICIES = ("degrade", "raise")
+_PREFIX = "OTEL_CACHE_"
+
+
+@dataclass(frozen=True)
+class CacheConfig:
+    """Settings of one :class:`~otel_cache.MultiLevelCache`. Validated on creation."""
+
+    name: str = "default"
+    redis_url: str | None = field(default=None, repr=False)
+    l1_max_entries: int | None = 10_000
+    l1_max_bytes: int | None = None
+    default_ttl: float | None = 300.0
+    l1_ttl: float | None = None
+    namespace: str = "otel-cache"
+    serializer: SerializerName = "json"
+    pickle_hmac_key: bytes | None = field(default=None, repr=False)
+    redis_timeout: float = 0.25
+    redis_connect_timeout: float = 0.5
+    redis_max_connections: int = 64
+    on_backend_error: Literal["degrade", "raise"] = "degrade"
+    breaker_threshold: int = 5
+    breaker_reset: float = 5.0
+    max_key_length: int = 1024
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            raise CacheConfigError("name must not be empty")
+        if self.redis_url is not None:
+            scheme = urlsplit(self.redis_url).scheme
+            if scheme not in ("redis", "rediss", "unix"):
+                raise CacheConfigError(f"redis_url must be redis://, rediss:// or unix://, got {scheme!r}://")
+        for name in ("l1_max_entries", "l1_max_bytes"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                raise CacheConfigError(f"{name} must be a positive int or None, got {value!r}")
+        try:
+            validate_ttl(self.default_ttl, name="default_ttl")
+            validate_ttl(self.l1_ttl, name="l1_ttl")
+        except ValueError as exc:
+            raise CacheConfigError(str(exc)) from exc
+        if self.serializer not in _SERIALIZERS:
+            raise CacheConfigError(f"serializer must be one of {_SERIALIZERS}, got {self.serializer!r}")
+        if self.serializer == "pickle" and not self.pickle_hmac_key:
+            raise CacheConfigError("the pickle serializer needs pickle_hmac_key (OTEL_CACHE_PICKLE_HMAC_KEY)")
+        if self.on_backend_error not in _POLICIES:
+            raise CacheConfigError(f"on_backend_error must be one of {_POLICIES}")
+        for name in ("redis_timeout", "redis_connect_timeout", "breaker_reset"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+                raise CacheConfigError(f"{name} must be a positive number of seconds, got {value!r}")
+        for name in ("redis_max_connections", "breaker_threshold", "max_key_length"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise CacheConfigError(f"{name} must be a positive int, got {value!r}")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> CacheConfig:
+        """Read ``OTEL_CACHE_*`` variables (unset or empty ones keep the default); ``overrides`` win."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = env.get(_PREFIX + f.name.upper())
+            if raw is None or raw.strip() == "":
+                continue
+            values[f.name] = _parse(f.name, raw.strip(), f.type)
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
+
+    def with_changes(self, **changes: object) -> CacheConfig:
+        """A copy with some fields changed (validated again)."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def l2_enabled(self) -> bool:
+        return self.redis_url is not None
+
+    @property
+    def redacted_redis_url(self) -> str | None:
+        """The Redis URL without its password, for logs and span attributes."""
+        if self.redis_url is None:
+            return None
+        parts = urlsplit(self.redis_url)
+        if parts.password is None:
+            return self.redis_url
+        user = parts.username or ""
+        host = parts.hostname or ""
+        netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
+        return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _parse(name: str, raw: str, annotation: object) -> object:
+    kind = str(annotation)
+    try:
+        if "bytes" in kind:
+            return raw.encode()
+        if "int" in kind and "float" not in kind:
+            return None if raw.lower() == "none" else int(raw)
+        if "float" in kind:
+            return None if raw.lower() in ("none", "inf") and "None" in kind else float(raw)
+    except ValueError as exc:
+        raise CacheConfigError(f"{_PREFIX}{name.upper()}={raw!r} is not a valid number") from exc
+    return raw

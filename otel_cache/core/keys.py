@@ -1,0 +1,148 @@
+"""Keys: how a cache key becomes a Redis key, and how a query becomes a cache key.
+
+L2 keys are ``{namespace}:{rendered key}``. A ``str`` key is rendered as itself (so
+Redis keys stay readable); any other supported key (``int``, ``float``, ``bool``,
+``None``, ``bytes``, and tuples of these) is rendered as ``\\x1f`` followed by a
+tagged JSON form, and a ``str`` key that itself starts with ``\\x1f`` is escaped
+the same way, so two different keys never share a Redis key. Keys that compare
+equal in Python (``1``, ``1.0``, ``True``) share one Redis key, as they share one
+L1 entry. Anything else raises :class:`~otel_cache.errors.CacheKeyError`, and so
+does a rendered key longer than ``max_key_length``.
+
+Query keys (:func:`query_key`) are ``query:{type}:{digest}``: a BLAKE2b digest of a
+canonical JSON form of the query in which dict keys are sorted and sets ordered,
+so the same query always gives the same key, in any process, whatever the order
+of its fields. Dataclasses and pydantic models are canonicalised through their
+fields, and their type name is part of the key (two query types with the same
+fields do not collide). Tuples and lists are sequences (order matters).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import hashlib
+import math
+from collections.abc import Hashable, Mapping
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import orjson
+
+from otel_cache.errors import CacheKeyError
+
+__all__ = ["L2KeyBuilder", "query_key", "render_key"]
+
+_ESCAPE = "\x1f"
+_SCALARS = (str, int, float, bool, type(None), bytes)
+
+
+def render_key(key: Hashable) -> str:
+    """The text form of ``key`` inside Redis (without namespace)."""
+    if type(key) is str:
+        return key if not key.startswith(_ESCAPE) else _ESCAPE + _dumps(["s", key])
+    return _ESCAPE + _dumps(_tag(key))
+
+
+class L2KeyBuilder:
+    """Builds namespaced Redis keys and checks their length."""
+
+    __slots__ = ("max_length", "prefix")
+
+    def __init__(self, namespace: str, max_length: int) -> None:
+        self.prefix = f"{namespace}:" if namespace else ""
+        self.max_length = max_length
+
+    def __call__(self, key: Hashable) -> str:
+        rendered = render_key(key)
+        if len(rendered) > self.max_length:
+            raise CacheKeyError(
+                f"key is {len(rendered)} characters long once encoded; the limit is {self.max_length}"
+            )
+        return self.prefix + rendered
+
+
+def _tag(key: object) -> object:
+    if key is None:
+        return ["n"]
+    if isinstance(key, bool | int):
+        return ["i", str(int(key))]
+    if isinstance(key, float):
+        if math.isfinite(key) and key.is_integer():
+            return ["i", str(int(key))]
+        return ["f", repr(key)]
+    if isinstance(key, str):
+        return ["s", key]
+    if isinstance(key, bytes):
+        return ["b", key.hex()]
+    if isinstance(key, tuple):
+        return ["t", [_tag(item) for item in key]]
+    raise CacheKeyError(
+        f"a {type(key).__name__} key cannot be stored in L2; use str, int, float, bytes, None or tuples of them"
+    )
+
+
+def _dumps(value: object) -> str:
+    return orjson.dumps(value).decode()
+
+
+# -- query keys ------------------------------------------------------------------
+
+
+def query_key(query: object, *, prefix: str = "query") -> str:
+    """A stable, order-independent cache key for ``query``.
+
+    Raises :class:`~otel_cache.errors.CacheKeyError` for a query containing values
+    with no canonical form (arbitrary objects, NaN).
+    """
+    canonical = _canonical(query)
+    try:
+        payload = orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError as exc:  # pragma: no cover - _canonical only yields JSON types
+        raise CacheKeyError(f"query cannot be hashed: {exc}") from exc
+    digest = hashlib.blake2b(payload, digest_size=16).hexdigest()
+    return f"{prefix}:{_type_name(query)}:{digest}"
+
+
+def _type_name(query: object) -> str:
+    return type(query).__name__
+
+
+def _canonical(value: Any) -> Any:
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise CacheKeyError(f"queries cannot contain {value!r}")
+        return int(value) if value.is_integer() else value
+    if isinstance(value, enum.Enum):
+        return _canonical(value.value)
+    if isinstance(value, bytes):
+        return {"__bytes__": value.hex()}
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, Decimal | UUID):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(_canonical_key(k)): _canonical(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_canonical(item) for item in value]
+    if isinstance(value, set | frozenset):
+        items = [_canonical(item) for item in value]
+        return sorted(items, key=lambda item: orjson.dumps(item, option=orjson.OPT_SORT_KEYS))
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+        return {"__type__": _type_name(value), **_canonical(fields)}
+    model_dump = getattr(value, "model_dump", None)
+    if callable(model_dump):  # pydantic v2 model
+        return {"__type__": _type_name(value), **_canonical(model_dump(mode="json"))}
+    raise CacheKeyError(f"queries cannot contain a {type(value).__name__}; use plain data, dataclasses or models")
+
+
+def _canonical_key(key: object) -> object:
+    canonical = _canonical(key)
+    if isinstance(canonical, str):
+        return canonical
+    return _ESCAPE + orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS).decode()

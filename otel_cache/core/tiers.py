@@ -1,0 +1,240 @@
+"""The decisions of the multi-level cache, shared by its sync and async shells.
+
+::
+
+    get(key)
+      L1 hit ──────────────────────────────────────────────> value
+      L1 miss ─ L2 enabled? ─ breaker allows? ─ GET ─ decode ─ hit ─ fill L1 (if no write raced) ─> value
+                    │ no            │ no          │ error   │ garbage
+                    └───────────────┴─────────────┴─────────┴──> miss (counted; raise under policy "raise")
+
+    put(key, value)   L1 first, then L2 (write-through); encode error: L1 kept, L2 key deleted, raised
+
+Fill guard: an L2 read races with writes of the same key in this process (read
+v1 from Redis, a writer stores v2, the read then fills L1 with v1: stale until the
+L1 TTL). Every write brackets itself with :meth:`TierCore.write_started` and
+:meth:`TierCore.write_finished`, which bump a generation in one of
+``_STRIPES`` stripes chosen by the key's hash; a read notes the stripe's
+generation before its GET and fills L1 only if no write on that stripe started or
+ran meanwhile. Writes in other processes are bounded by the L1 TTL (``l1_ttl``).
+
+Counters here are plain integers changed under ``lock`` (a lock that the shell
+injects; the core itself imports no threading), on the L2 path only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Hashable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any
+
+from otel_cache.core.breaker import BreakerState, CircuitBreaker
+from otel_cache.core.keys import L2KeyBuilder
+from otel_cache.core.serialization import Serializer, make_serializer
+from otel_cache.core.ttl import resolve_ttl
+from otel_cache.errors import BackendError, CircuitOpenError, SerializationError
+
+__all__ = ["MISSING", "L2Stats", "TierCore"]
+
+_STRIPES = 256
+
+
+class _Missing:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
+"""Marks a miss where ``None`` is a valid cached value."""
+
+
+@dataclass(frozen=True, slots=True)
+class L2Stats:
+    """Counters of the L2 (Redis) level."""
+
+    enabled: bool
+    hits: int
+    misses: int
+    writes: int
+    deletes: int
+    errors: dict[str, int]
+    decode_errors: int
+    encode_errors: int
+    skipped: int
+    fills: int
+    fills_skipped: int
+    breaker_state: str
+    breaker_opens: int
+
+
+class TierCore:
+    """Key building, encoding, TTLs, breaker, fill guard and L2 counters."""
+
+    def __init__(
+        self,
+        *,
+        namespace: str,
+        max_key_length: int,
+        default_ttl: float | None,
+        l1_ttl: float | None,
+        serializer: Serializer | None = None,
+        raise_errors: bool,
+        breaker_threshold: int,
+        breaker_reset: float,
+        clock: Callable[[], float],
+        lock: AbstractContextManager[Any] | None = None,
+        l2_enabled: bool = True,
+    ) -> None:
+        self.l2_key = L2KeyBuilder(namespace, max_key_length)
+        self.serializer = serializer or make_serializer("json")
+        self.default_ttl = default_ttl
+        self.l1_fill_ttl = l1_ttl if l1_ttl is not None else default_ttl
+        self.raise_errors = raise_errors
+        self.l2_enabled = l2_enabled
+        self.breaker = CircuitBreaker(threshold=breaker_threshold, reset=breaker_reset, clock=clock)
+        self._lock: AbstractContextManager[Any] = lock or contextlib.nullcontext()
+        self._generation = [0] * _STRIPES
+        self._writing = [0] * _STRIPES
+        self.hits = self.misses = self.writes = self.deletes = 0
+        self.decode_errors = self.encode_errors = self.fills = self.fills_skipped = 0
+        self.errors: dict[str, int] = {}
+
+    # -- TTLs --------------------------------------------------------------------
+
+    def ttls(self, ttl: float | None) -> tuple[float | None, int | None]:
+        """(L1 TTL in seconds, L2 TTL in milliseconds) of a put; validates ``ttl``.
+
+        L1 keeps an entry no longer than ``l1_ttl`` when that is set, so that writes
+        by other processes show within that time.
+        """
+        seconds = resolve_ttl(ttl, self.default_ttl)
+        l1 = seconds
+        if self.l1_fill_ttl is not None and self.l1_fill_ttl != self.default_ttl:
+            l1 = self.l1_fill_ttl if seconds is None else min(seconds, self.l1_fill_ttl)
+        millis = None if seconds is None else max(1, round(seconds * 1000))
+        return l1, millis
+
+    # -- encoding ----------------------------------------------------------------
+
+    def encode(self, value: object) -> bytes:
+        """Bytes for L2; :class:`SerializationError` is counted and raised."""
+        try:
+            return self.serializer.dumps(value)
+        except SerializationError:
+            with self._lock:
+                self.encode_errors += 1
+            raise
+
+    def decode(self, raw: bytes | None) -> Any:
+        """The value behind ``raw``, or :data:`MISSING` for an absent or unreadable value."""
+        if raw is None:
+            return MISSING
+        try:
+            return self.serializer.loads(raw)
+        except SerializationError:
+            with self._lock:
+                self.decode_errors += 1
+            return MISSING
+
+    # -- breaker and errors --------------------------------------------------------
+
+    def l2_allowed(self) -> bool:
+        """Whether to call L2 now. Under policy "raise", a refusal raises CircuitOpenError."""
+        if not self.l2_enabled:
+            return False
+        with self._lock:
+            allowed = self.breaker.allow()
+        if not allowed and self.raise_errors:
+            raise CircuitOpenError("Redis is marked down by the circuit breaker; next probe pending")
+        return allowed
+
+    def l2_succeeded(self) -> None:
+        if self.breaker.state is not BreakerState.CLOSED:
+            with self._lock:
+                self.breaker.succeeded()
+
+    def l2_failed(self, error: BackendError) -> None:
+        """Count ``error`` and feed the breaker; re-raise it under policy "raise"."""
+        name = _error_type(error)
+        with self._lock:
+            self.errors[name] = self.errors.get(name, 0) + 1
+            self.breaker.failed()
+        if self.raise_errors:
+            raise error
+
+    # -- reads -------------------------------------------------------------------
+
+    def read_started(self, key: Hashable) -> int:
+        """Token for :meth:`may_fill`: the key's stripe generation, or -1 if a write is running."""
+        stripe = hash(key) % _STRIPES
+        with self._lock:
+            return -1 if self._writing[stripe] else self._generation[stripe]
+
+    def read_finished(self, value: Any) -> bool:
+        """Count a finished L2 read of ``value`` (hit or miss); True on a hit."""
+        with self._lock:
+            if value is MISSING:
+                self.misses += 1
+                return False
+            self.hits += 1
+            return True
+
+    def may_fill(self, key: Hashable, token: int) -> bool:
+        stripe = hash(key) % _STRIPES
+        with self._lock:
+            ok = token >= 0 and not self._writing[stripe] and self._generation[stripe] == token
+            if ok:
+                self.fills += 1
+            else:
+                self.fills_skipped += 1
+            return ok
+
+    # -- writes ------------------------------------------------------------------
+
+    def write_started(self, key: Hashable) -> None:
+        stripe = hash(key) % _STRIPES
+        with self._lock:
+            self._writing[stripe] += 1
+            self._generation[stripe] += 1
+
+    def write_finished(self, key: Hashable, *, deleted: bool = False, l2_written: bool = False) -> None:
+        stripe = hash(key) % _STRIPES
+        with self._lock:
+            self._writing[stripe] -= 1
+            self._generation[stripe] += 1
+            if l2_written:
+                if deleted:
+                    self.deletes += 1
+                else:
+                    self.writes += 1
+
+    def count_l2_writes(self, count: int) -> None:
+        with self._lock:
+            self.writes += count
+
+    def stats(self) -> L2Stats:
+        with self._lock:
+            return L2Stats(
+                enabled=self.l2_enabled,
+                hits=self.hits,
+                misses=self.misses,
+                writes=self.writes,
+                deletes=self.deletes,
+                errors=dict(self.errors),
+                decode_errors=self.decode_errors,
+                encode_errors=self.encode_errors,
+                skipped=self.breaker.short_circuits,
+                fills=self.fills,
+                fills_skipped=self.fills_skipped,
+                breaker_state=self.breaker.state.name.lower(),
+                breaker_opens=self.breaker.opens,
+            )
+
+
+def _error_type(error: BaseException) -> str:
+    cause = error.__cause__
+    return type(cause).__qualname__ if cause is not None else type(error).__qualname__

@@ -1,0 +1,196 @@
+"""Process-wide query-result caches: ``get_cache_manager()`` and ``get_async_cache_manager()``.
+
+The ADR's API, for code that caches the results of queries::
+
+    cache = get_cache_manager()                       # legacy, sync
+    result = cache.get_query_result(query)
+    cache.cache_query_result(query, result, ttl=60)
+
+    cache = get_async_cache_manager()                 # new, async
+    result = await cache.aget_query_result(query)
+    await cache.acache_query_result(query, result)
+
+A query is any plain data, dataclass or pydantic model; its cache key is
+:func:`otel_cache.core.keys.query_key`: ``query:{type}:{blake2b digest}`` of a
+canonical form, the same for equal queries whatever their field order. Results
+go through the L2 serializer, so with JSON they come back from Redis as JSON data
+(dicts, lists), not as the original objects.
+
+Managers are created on first use from ``CacheConfig.from_env()`` (or from what
+:func:`configure_cache_managers` was given), named ``query-results``; the sync
+manager's cache is in sync mode, the async manager's in async mode. Nothing is
+created at import time. Tests call :func:`reset_cache_managers` (or the async
+:func:`areset_cache_managers`) to start again.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from otel_cache.config import CacheConfig
+from otel_cache.core.keys import query_key
+from otel_cache.core.tiers import MISSING
+from otel_cache.multilevel import MultiLevelCache
+
+__all__ = [
+    "AsyncCacheManager",
+    "CacheManager",
+    "areset_cache_managers",
+    "configure_cache_managers",
+    "get_async_cache_manager",
+    "get_cache_manager",
+    "reset_cache_managers",
+]
+
+
+class _QueryKeys:
+    """What both managers share: the cache and how a query becomes a key."""
+
+    def __init__(self, cache: MultiLevelCache[str, Any]) -> None:
+        self.cache = cache
+
+    @staticmethod
+    def key_for(query: object) -> str:
+        """The cache key of ``query`` (stable across processes)."""
+        return query_key(query)
+
+
+class CacheManager(_QueryKeys):
+    """Query-result caching for sync code."""
+
+    def get_query_result(self, query: object, default: Any = None) -> Any:
+        """The cached result of ``query``, or ``default``."""
+        return self.cache.get(self.key_for(query), default)
+
+    def cache_query_result(self, query: object, result: Any, ttl: float | None = None) -> bool:
+        """Cache ``result`` for ``query`` for ``ttl`` seconds (``None``: the default TTL)."""
+        return self.cache.put(self.key_for(query), result, ttl)
+
+    def get_or_compute(self, query: object, compute: Callable[[], Any], ttl: float | None = None) -> Any:
+        """The cached result, or ``compute()``'s (run once for concurrent callers), cached."""
+        return self.cache.get_or_set(self.key_for(query), compute, ttl)
+
+    def invalidate_query(self, query: object) -> bool:
+        """Forget the result of ``query`` in L1 and L2."""
+        return self.cache.delete(self.key_for(query))
+
+    def clear(self) -> int:
+        """Forget every query result (this cache's namespace only)."""
+        return self.cache.clear()
+
+    def has_query_result(self, query: object) -> bool:
+        return self.cache.get(self.key_for(query), MISSING) is not MISSING
+
+    def close(self) -> None:
+        self.cache.close()
+
+
+class AsyncCacheManager(_QueryKeys):
+    """Query-result caching for coroutines; never blocks the event loop on Redis."""
+
+    async def aget_query_result(self, query: object, default: Any = None) -> Any:
+        """The cached result of ``query``, or ``default``."""
+        return await self.cache.aget(self.key_for(query), default)
+
+    async def acache_query_result(self, query: object, result: Any, ttl: float | None = None) -> bool:
+        """Cache ``result`` for ``query`` for ``ttl`` seconds (``None``: the default TTL)."""
+        return await self.cache.aput(self.key_for(query), result, ttl)
+
+    async def aget_or_compute(
+        self, query: object, compute: Callable[[], Awaitable[Any]] | Callable[[], Any], ttl: float | None = None
+    ) -> Any:
+        """The cached result, or ``await compute()``'s (run once for concurrent callers), cached."""
+        return await self.cache.aget_or_set(self.key_for(query), compute, ttl)
+
+    async def ainvalidate_query(self, query: object) -> bool:
+        """Forget the result of ``query`` in L1 and L2."""
+        return await self.cache.adelete(self.key_for(query))
+
+    async def aclear(self) -> int:
+        """Forget every query result (this cache's namespace only)."""
+        return await self.cache.aclear()
+
+    async def aclose(self) -> None:
+        await self.cache.aclose()
+
+
+_lock = threading.Lock()
+_config: CacheConfig | None = None
+_sync_manager: CacheManager | None = None
+_async_manager: AsyncCacheManager | None = None
+
+
+def configure_cache_managers(config: CacheConfig | None) -> None:
+    """Set the config the managers are created from (``None``: from the environment again).
+
+    Managers that exist already keep their config: call a reset first to replace them.
+    """
+    global _config
+    with _lock:
+        _config = config
+
+
+def _manager_config() -> CacheConfig:
+    if _config is not None:
+        return _config
+    return CacheConfig.from_env(name="query-results")
+
+
+def get_cache_manager() -> CacheManager:
+    """The process-wide sync query-result manager, created on first call."""
+    global _sync_manager
+    manager = _sync_manager
+    if manager is None:
+        with _lock:
+            if _sync_manager is None:
+                _sync_manager = CacheManager(MultiLevelCache(_manager_config(), async_mode=False))
+            manager = _sync_manager
+    return manager
+
+
+def get_async_cache_manager() -> AsyncCacheManager:
+    """The process-wide async query-result manager, created on first call."""
+    global _async_manager
+    manager = _async_manager
+    if manager is None:
+        with _lock:
+            if _async_manager is None:
+                _async_manager = AsyncCacheManager(MultiLevelCache(_manager_config(), async_mode=True))
+            manager = _async_manager
+    return manager
+
+
+def _take_managers() -> tuple[CacheManager | None, AsyncCacheManager | None]:
+    global _sync_manager, _async_manager, _config
+    with _lock:
+        taken = (_sync_manager, _async_manager)
+        _sync_manager = _async_manager = None
+        _config = None
+    return taken
+
+
+def reset_cache_managers() -> None:
+    """Close and forget both managers and the configured config (sync code and tests).
+
+    The async manager's Redis connections are dropped, not closed: from a coroutine,
+    prefer :func:`areset_cache_managers`.
+    """
+    sync_manager, async_manager = _take_managers()
+    if sync_manager is not None:
+        sync_manager.close()
+    if async_manager is not None:
+        async_manager.cache.close()
+
+
+async def areset_cache_managers() -> None:
+    """Close and forget both managers, closing the async Redis client properly."""
+    sync_manager, async_manager = _take_managers()
+    if sync_manager is not None:
+        sync_manager.close()
+    if async_manager is not None:
+        await async_manager.aclose()
+
+
+_ = MISSING  # re-exported for has_query_result

@@ -1,0 +1,124 @@
+"""The async API of :class:`~otel_cache.MultiLevelCache`: drives the flows with ``redis.asyncio``.
+
+Imports no threading (an import-linter contract): the L1 lock it shares with
+threads lives in :mod:`otel_cache.l1`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
+from typing import Any, TypeVar
+
+from otel_cache.backends.protocol import AsyncBackend
+from otel_cache.core.tiers import MISSING
+from otel_cache.errors import BackendError
+from otel_cache.multilevel.flows import Flow
+from otel_cache.multilevel.shared import MultiLevelStats, SharedState
+
+__all__ = ["AsyncAPI"]
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+D = TypeVar("D")
+
+
+class AsyncAPI(SharedState[K, V]):
+    """``aget``, ``aput``, ``adelete``, ``aget_many``, ``aput_many``, ``aget_or_set``, ``aclear``, ``aclose``."""
+
+    _async_backend: AsyncBackend | None
+    _async_backend_loop: asyncio.AbstractEventLoop | None
+
+    async def aget(self, key: K, default: D | None = None) -> V | D | None:
+        """Async ``get``: L1, then L2 through ``redis.asyncio``."""
+        value = await self.l1.aget(key, MISSING)
+        if value is not MISSING:
+            return value  # type: ignore[no-any-return]
+        return await self._adrive(self.flows.get_l2(key, default))  # type: ignore[no-any-return]
+
+    async def aput(self, key: K, value: V, ttl: float | None = None) -> bool:
+        """Async ``put``."""
+        return await self._adrive(self.flows.put(key, value, ttl))  # type: ignore[no-any-return]
+
+    async def adelete(self, key: K) -> bool:
+        """Async ``delete``."""
+        return await self._adrive(self.flows.delete(key))  # type: ignore[no-any-return]
+
+    async def aget_many(self, keys: Iterable[K]) -> dict[K, V]:
+        """Async ``get_many``."""
+        return await self._adrive(self.flows.get_many(keys))  # type: ignore[no-any-return]
+
+    async def aput_many(self, items: Mapping[K, V] | Iterable[tuple[K, V]], ttl: float | None = None) -> int:
+        """Async ``put_many``."""
+        pairs = list(items.items() if isinstance(items, Mapping) else items)
+        return await self._adrive(self.flows.put_many(pairs, ttl))  # type: ignore[no-any-return]
+
+    async def aget_or_set(
+        self, key: K, loader: Callable[[], Awaitable[V]] | Callable[[], V], ttl: float | None = None
+    ) -> V:
+        """Async ``get_or_set``; ``loader`` may be a coroutine function or a plain function."""
+        value = await self.aget(key, MISSING)
+        if value is not MISSING:
+            return value  # type: ignore[return-value]
+        return await self.async_flights.run(key, lambda: self._aload(key, loader, ttl))
+
+    async def aclear(self) -> int:
+        """Async ``clear``."""
+        return await self._adrive(self.flows.clear())  # type: ignore[no-any-return]
+
+    async def astats(self) -> MultiLevelStats:
+        """Async ``stats``."""
+        return self.stats()  # type: ignore[attr-defined, no-any-return]
+
+    async def aclose(self) -> None:
+        """Close both Redis clients and L1; closing twice is harmless."""
+        backend, self._async_backend = self._async_backend, None
+        if backend is not None and self._async_backend_loop is asyncio.get_running_loop():
+            try:
+                await backend.aclose()
+            except BackendError:
+                pass
+        self.close()  # type: ignore[attr-defined]
+
+    async def __aenter__(self) -> AsyncAPI[K, V]:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def _aload(self, key: K, loader: Callable[[], Awaitable[V]] | Callable[[], V], ttl: float | None) -> V:
+        value = self.l1.get(key, MISSING)  # a flight that just ended may have stored it
+        if value is not MISSING:
+            return value  # type: ignore[no-any-return]
+        loaded = loader()
+        result: V = await loaded if inspect.isawaitable(loaded) else loaded  # type: ignore[assignment]
+        await self._adrive(self.flows.put(key, result, ttl, strict=False))
+        return result
+
+    async def _adrive(self, flow: Flow) -> Any:
+        try:
+            call = next(flow)
+            backend = self._backend_for_loop()
+            while True:
+                try:
+                    result = await getattr(backend, call.op)(*call.args)
+                except BackendError as exc:
+                    call = flow.throw(exc)
+                else:
+                    call = flow.send(result)
+        except StopIteration as stop:
+            return stop.value
+        finally:
+            flow.close()  # on cancellation too: the flow's bookkeeping runs now
+
+    def _backend_for_loop(self) -> AsyncBackend:
+        # redis.asyncio connections belong to one event loop.
+        loop = asyncio.get_running_loop()
+        backend = self._async_backend
+        if backend is None or self._async_backend_loop is not loop:
+            from otel_cache.backends.redis_async import AsyncRedisBackend
+
+            backend = self._async_backend = AsyncRedisBackend(self.config)
+            self._async_backend_loop = loop
+        return backend

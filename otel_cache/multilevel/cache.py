@@ -1,0 +1,104 @@
+"""``MultiLevelCache``: L1 (in-process LRU) in front of L2 (Redis).
+
+::
+
+    cache = MultiLevelCache(CacheConfig.from_env(), async_mode=True)
+    user = await cache.aget_or_set(("user", 42), load_user, ttl=60)
+
+Both APIs are always there, each a thin driver over the same flows
+(:mod:`otel_cache.multilevel.flows`): the sync methods use redis-py's sync client,
+the async methods ``redis.asyncio``, each created on first use, so that during a
+migration legacy code and new coroutines can share one cache (one L1, one
+namespace). ``async_mode`` says which of the two this cache is *for*: it is the
+``mode`` the cache reports in telemetry, and what the managers and the warmer
+follow. With no ``redis_url`` the cache is L1 only and needs no Redis package.
+
+Failure policy (``CacheConfig.on_backend_error``): by default a Redis failure is a
+miss for reads and an L1-only write for writes, counted per error type; after
+``breaker_threshold`` consecutive failures the breaker skips Redis for
+``breaker_reset`` seconds, then lets one probe through. ``"raise"`` raises the
+mapped :class:`~otel_cache.errors.BackendError` instead.
+
+Keys must be hashable and encodable for Redis (str, int, float, bool, None,
+bytes, tuples of these), or :class:`~otel_cache.errors.CacheKeyError` is raised,
+also when L2 is off, so that code behaves the same with and without Redis.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Hashable
+from typing import TypeVar
+
+from otel_cache.config import CacheConfig
+from otel_cache.core.serialization import make_serializer
+from otel_cache.core.sizing import Sizer, deep_sizeof
+from otel_cache.core.tiers import TierCore
+from otel_cache.l1.cache import AsyncLRUCache
+from otel_cache.multilevel.async_api import AsyncAPI
+from otel_cache.multilevel.flight_async import AsyncFlights
+from otel_cache.multilevel.flight_sync import SyncFlights
+from otel_cache.multilevel.flows import Flows
+from otel_cache.multilevel.sync_api import SyncAPI
+
+__all__ = ["MultiLevelCache"]
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class MultiLevelCache(SyncAPI[K, V], AsyncAPI[K, V]):
+    """L1 + optional Redis L2, with read-through, write-through and single-flight loads.
+
+    Args:
+        config: settings; ``CacheConfig.from_env()`` when omitted.
+        async_mode: whether the cache is used from coroutines (``aget`` ...) or threads (``get`` ...).
+        clock: monotonic clock for TTLs and the breaker; inject one in tests.
+        sizer: bytes of an L1 key or value.
+    """
+
+    def __init__(
+        self,
+        config: CacheConfig | None = None,
+        *,
+        async_mode: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+        sizer: Sizer | None = deep_sizeof,
+    ) -> None:
+        self.config = config = config if config is not None else CacheConfig.from_env()
+        self.async_mode = async_mode
+        self._closed = False
+        l1_ttl = config.l1_ttl if config.l1_ttl is not None else config.default_ttl
+        self.l1 = AsyncLRUCache(
+            max_entries=config.l1_max_entries,
+            max_bytes=config.l1_max_bytes,
+            default_ttl=l1_ttl,
+            sizer=sizer,
+            clock=clock,
+            name=config.name,
+        )
+        self.tiers = TierCore(
+            namespace=config.namespace,
+            max_key_length=config.max_key_length,
+            default_ttl=config.default_ttl,
+            l1_ttl=config.l1_ttl,
+            serializer=make_serializer(config.serializer, pickle_hmac_key=config.pickle_hmac_key),
+            raise_errors=config.on_backend_error == "raise",
+            breaker_threshold=config.breaker_threshold,
+            breaker_reset=config.breaker_reset,
+            clock=clock,
+            lock=threading.Lock(),
+            l2_enabled=config.l2_enabled,
+        )
+        self.flows = Flows(self.l1, self.tiers)
+        self.sync_flights = SyncFlights()
+        self.async_flights = AsyncFlights()
+        self._sync_backend = None
+        self._backend_lock = threading.Lock()
+        self._async_backend = None
+        self._async_backend_loop = None
+
+    def __repr__(self) -> str:
+        l2 = self.config.redacted_redis_url or "off"
+        return f"<MultiLevelCache name={self.name!r} mode={self.mode} l2={l2}>"

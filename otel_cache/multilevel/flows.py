@@ -1,0 +1,209 @@
+"""Every multi-level operation, written once, for the sync and the async API.
+
+An operation is a generator that does all the deciding (through
+:class:`~otel_cache.core.tiers.TierCore`) and the L1 calls, and *yields* each L2
+call it needs as a :class:`Call`. A driver runs it: the sync driver calls the
+sync Redis backend, the async driver awaits the asyncio one, and each sends the
+result back in (or throws the :class:`~otel_cache.errors.BackendError` in). This
+is httpx's ``Auth.auth_flow`` pattern: one flow, two thin drivers, no drift.
+
+The L1 hit path does not come here: the shells answer L1 hits before any
+generator is made.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Generator, Hashable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from otel_cache.core.tiers import TierCore
+from otel_cache.errors import BackendError, SerializationError
+from otel_cache.l1.cache import AsyncLRUCache
+
+__all__ = ["Call", "Flow", "Flows"]
+
+log = logging.getLogger("otel_cache")
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One L2 backend call: ``backend.<op>(*args)``."""
+
+    op: str
+    args: tuple[Any, ...]
+
+
+Flow = Generator[Call, Any, Any]
+
+
+class Flows:
+    """The operations of one multi-level cache, over its L1 and its tier core."""
+
+    def __init__(self, l1: AsyncLRUCache[Any, Any], tiers: TierCore) -> None:
+        self.l1 = l1
+        self.tiers = tiers
+
+    def get_l2(self, key: Hashable, default: Any) -> Flow:
+        """After an L1 miss: read L2 and fill L1 on a hit."""
+        tiers = self.tiers
+        l2_key = tiers.l2_key(key)
+        if not tiers.l2_allowed():
+            return default
+        token = tiers.read_started(key)
+        try:
+            raw = yield Call("get", (l2_key,))
+        except BackendError as exc:
+            tiers.l2_failed(exc)
+            return default
+        tiers.l2_succeeded()
+        value = tiers.decode(raw)
+        if not tiers.read_finished(value):
+            return default
+        if tiers.may_fill(key, token):
+            self.l1.put(key, value, tiers.l1_fill_ttl)
+        return value
+
+    def put(self, key: Hashable, value: Any, ttl: float | None, *, strict: bool = True) -> Flow:
+        """Write-through: L1, then L2. Returns whether L1 took the value.
+
+        A value L2 cannot encode stays in L1, its stale L2 copy is deleted, and
+        :class:`SerializationError` is raised (``strict``) or logged.
+        """
+        tiers = self.tiers
+        l1_ttl, ttl_ms = tiers.ttls(ttl)
+        l2_key = tiers.l2_key(key)
+        if not tiers.l2_enabled:
+            return self.l1.put(key, value, l1_ttl)
+        tiers.write_started(key)
+        written = False
+        try:
+            stored = self.l1.put(key, value, l1_ttl)
+            try:
+                data = tiers.encode(value)
+            except SerializationError:
+                yield from self._delete_l2(l2_key)
+                if strict:
+                    raise
+                log.warning("value for a key of %s not cached in L2: cannot encode it", tiers.l2_key.prefix)
+                return stored
+            if tiers.l2_allowed():
+                try:
+                    yield Call("set", (l2_key, data, ttl_ms))
+                except BackendError as exc:
+                    tiers.l2_failed(exc)
+                else:
+                    tiers.l2_succeeded()
+                    written = True
+            return stored
+        finally:
+            tiers.write_finished(key, l2_written=written)
+
+    def delete(self, key: Hashable) -> Flow:
+        """Remove from both levels; True if either held the key."""
+        tiers = self.tiers
+        l2_key = tiers.l2_key(key)
+        if not tiers.l2_enabled:
+            return self.l1.delete(key)
+        tiers.write_started(key)
+        removed = False
+        try:
+            in_l1 = self.l1.delete(key)
+            removed = yield from self._delete_l2(l2_key)
+            return in_l1 or removed
+        finally:
+            tiers.write_finished(key, deleted=True, l2_written=removed)
+
+    def get_many(self, keys: Iterable[Hashable]) -> Flow:
+        """Hits from L1, the rest with one MGET; L2 hits fill L1."""
+        tiers = self.tiers
+        wanted = list(dict.fromkeys(keys))
+        l2_keys = [tiers.l2_key(key) for key in wanted]
+        found: dict[Hashable, Any] = self.l1.get_many(wanted)
+        missing = [(key, l2_key) for key, l2_key in zip(wanted, l2_keys, strict=True) if key not in found]
+        if not missing or not tiers.l2_allowed():
+            return found
+        tokens = [tiers.read_started(key) for key, _ in missing]
+        try:
+            raws = yield Call("get_many", ([l2_key for _, l2_key in missing],))
+        except BackendError as exc:
+            tiers.l2_failed(exc)
+            return found
+        tiers.l2_succeeded()
+        fills: list[tuple[Hashable, Any]] = []
+        for (key, _), token, raw in zip(missing, tokens, raws, strict=True):
+            value = tiers.decode(raw)
+            if tiers.read_finished(value):
+                found[key] = value
+                if tiers.may_fill(key, token):
+                    fills.append((key, value))
+        if fills:
+            self.l1.put_many(fills, tiers.l1_fill_ttl)
+        return found
+
+    def put_many(self, items: Sequence[tuple[Hashable, Any]], ttl: float | None) -> Flow:
+        """Write-through of many pairs with one pipeline; returns how many L1 took.
+
+        Values that cannot be encoded are kept in L1 and skipped in L2; one
+        :class:`SerializationError` naming how many is raised after the rest are written.
+        """
+        tiers = self.tiers
+        l1_ttl, ttl_ms = tiers.ttls(ttl)
+        pairs = [(key, tiers.l2_key(key), value) for key, value in items]
+        if not tiers.l2_enabled:
+            return self.l1.put_many([(key, value) for key, _, value in pairs], l1_ttl)
+        for key, _, _ in pairs:
+            tiers.write_started(key)
+        try:
+            stored = self.l1.put_many([(key, value) for key, _, value in pairs], l1_ttl)
+            encoded: list[tuple[str, bytes]] = []
+            unencodable: list[str] = []
+            for _, l2_key, value in pairs:
+                try:
+                    encoded.append((l2_key, tiers.encode(value)))
+                except SerializationError:
+                    unencodable.append(l2_key)
+            for l2_key in unencodable:
+                yield from self._delete_l2(l2_key)
+            if encoded and tiers.l2_allowed():
+                try:
+                    yield Call("set_many", (encoded, ttl_ms))
+                except BackendError as exc:
+                    tiers.l2_failed(exc)
+                else:
+                    tiers.l2_succeeded()
+                    tiers.count_l2_writes(len(encoded))
+            if unencodable:
+                raise SerializationError(f"{len(unencodable)} value(s) could not be encoded for L2")
+            return stored
+        finally:
+            for key, _, _ in pairs:
+                tiers.write_finished(key)
+
+    def clear(self) -> Flow:
+        """Empty L1 and delete this cache's namespace from L2 (never FLUSHDB)."""
+        self.l1.clear()
+        tiers = self.tiers
+        if not tiers.l2_allowed():
+            return 0
+        try:
+            removed = yield Call("clear", (tiers.l2_key.prefix,))
+        except BackendError as exc:
+            tiers.l2_failed(exc)
+            return 0
+        tiers.l2_succeeded()
+        return removed
+
+    def _delete_l2(self, l2_key: str) -> Flow:
+        tiers = self.tiers
+        if not tiers.l2_allowed():
+            return False
+        try:
+            removed = yield Call("delete", (l2_key,))
+        except BackendError as exc:
+            tiers.l2_failed(exc)
+            return False
+        tiers.l2_succeeded()
+        return bool(removed)
+

@@ -1,0 +1,68 @@
+"""State shared by the sync and async shells of :class:`~otel_cache.MultiLevelCache`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from otel_cache.config import CacheConfig
+from otel_cache.core.stats import CacheStats
+from otel_cache.core.tiers import L2Stats, TierCore
+from otel_cache.l1.cache import AsyncLRUCache
+from otel_cache.multilevel.flows import Flows
+
+if TYPE_CHECKING:
+    from otel_cache.multilevel.flight_async import AsyncFlights
+    from otel_cache.multilevel.flight_sync import SyncFlights
+
+__all__ = ["FlightStats", "MultiLevelStats", "SharedState"]
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+@dataclass(frozen=True, slots=True)
+class FlightStats:
+    """Single-flight counters: loader runs, callers that waited on another's load, loader errors."""
+
+    loads: int
+    coalesced: int
+    failures: int
+
+
+@dataclass(frozen=True, slots=True)
+class MultiLevelStats:
+    """A snapshot of every level's counters."""
+
+    name: str
+    mode: str
+    l1: CacheStats
+    l2: L2Stats
+    sync_flights: FlightStats
+    async_flights: FlightStats
+
+
+class SharedState(Generic[K, V]):
+    """Attributes both shells use; :class:`~otel_cache.MultiLevelCache` sets them."""
+
+    config: CacheConfig
+    async_mode: bool
+    l1: AsyncLRUCache[Any, Any]
+    tiers: TierCore
+    flows: Flows
+    sync_flights: SyncFlights
+    async_flights: AsyncFlights
+    _closed: bool
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def mode(self) -> str:
+        """``"async"`` or ``"sync"``: the mode this cache was made for (a telemetry attribute)."""
+        return "async" if self.async_mode else "sync"
+
+    @property
+    def closed(self) -> bool:
+        return self._closed

@@ -1,0 +1,130 @@
+"""The sync API of :class:`~otel_cache.MultiLevelCache`: drives the flows with the sync Redis client."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from typing import Any, TypeVar
+
+from otel_cache.backends.protocol import SyncBackend
+from otel_cache.core.tiers import MISSING
+from otel_cache.errors import BackendError
+from otel_cache.multilevel.flows import Flow
+from otel_cache.multilevel.shared import FlightStats, MultiLevelStats, SharedState
+
+__all__ = ["SyncAPI"]
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+D = TypeVar("D")
+
+
+class SyncAPI(SharedState[K, V]):
+    """``get``, ``put``, ``delete``, ``get_many``, ``put_many``, ``get_or_set``, ``clear``, ``close``."""
+
+    _sync_backend: SyncBackend | None
+    _backend_lock: threading.Lock
+
+    def get(self, key: K, default: D | None = None) -> V | D | None:
+        """L1, then L2 (an L2 hit fills L1); ``default`` on a miss or when Redis fails."""
+        value = self.l1.get(key, MISSING)
+        if value is not MISSING:
+            return value  # type: ignore[no-any-return]
+        return self._drive(self.flows.get_l2(key, default))  # type: ignore[no-any-return]
+
+    def put(self, key: K, value: V, ttl: float | None = None) -> bool:
+        """Write-through to L1 and L2; ``ttl`` seconds (``None``: the default TTL)."""
+        return self._drive(self.flows.put(key, value, ttl))  # type: ignore[no-any-return]
+
+    def delete(self, key: K) -> bool:
+        """Remove ``key`` from both levels; True if either held it."""
+        return self._drive(self.flows.delete(key))  # type: ignore[no-any-return]
+
+    def get_many(self, keys: Iterable[K]) -> dict[K, V]:
+        """The keys found (L1, then one MGET for the rest); misses are left out."""
+        return self._drive(self.flows.get_many(keys))  # type: ignore[no-any-return]
+
+    def put_many(self, items: Mapping[K, V] | Iterable[tuple[K, V]], ttl: float | None = None) -> int:
+        """Write-through of many pairs (one pipeline); returns how many L1 took."""
+        pairs = list(items.items() if isinstance(items, Mapping) else items)
+        return self._drive(self.flows.put_many(pairs, ttl))  # type: ignore[no-any-return]
+
+    def get_or_set(self, key: K, loader: Callable[[], V], ttl: float | None = None) -> V:
+        """The cached value, or ``loader()``'s, stored; concurrent misses call ``loader`` once."""
+        value = self.get(key, MISSING)
+        if value is not MISSING:
+            return value  # type: ignore[return-value]
+        return self.sync_flights.run(key, lambda: self._load(key, loader, ttl))
+
+    def clear(self) -> int:
+        """Empty L1 and this cache's namespace in L2; returns the L2 keys removed."""
+        return self._drive(self.flows.clear())  # type: ignore[no-any-return]
+
+    def stats(self) -> MultiLevelStats:
+        """A snapshot of L1, L2 and single-flight counters."""
+        return MultiLevelStats(
+            name=self.name,
+            mode=self.mode,
+            l1=self.l1.stats(),
+            l2=self.tiers.stats(),
+            sync_flights=_flight_stats(self.sync_flights),
+            async_flights=_flight_stats(self.async_flights),
+        )
+
+    def close(self) -> None:
+        """Close the sync Redis client and L1; closing twice is harmless."""
+        if self._closed:
+            return
+        self._closed = True
+        backend, self._sync_backend = self._sync_backend, None
+        if backend is not None:
+            try:
+                backend.close()
+            except BackendError:
+                pass
+        self.l1.close()
+
+    def __enter__(self) -> SyncAPI[K, V]:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _load(self, key: K, loader: Callable[[], V], ttl: float | None) -> V:
+        value = self.l1.get(key, MISSING)  # a flight that just ended may have stored it
+        if value is not MISSING:
+            return value  # type: ignore[no-any-return]
+        value = loader()
+        self._drive(self.flows.put(key, value, ttl, strict=False))
+        return value
+
+    def _drive(self, flow: Flow) -> Any:
+        try:
+            call = next(flow)
+            backend = self._backend()
+            while True:
+                try:
+                    result = getattr(backend, call.op)(*call.args)
+                except BackendError as exc:
+                    call = flow.throw(exc)
+                else:
+                    call = flow.send(result)
+        except StopIteration as stop:
+            return stop.value
+        finally:
+            flow.close()
+
+    def _backend(self) -> SyncBackend:
+        backend = self._sync_backend
+        if backend is None:
+            with self._backend_lock:
+                if self._sync_backend is None:
+                    from otel_cache.backends.redis_sync import RedisBackend
+
+                    self._sync_backend = RedisBackend(self.config)
+                backend = self._sync_backend
+        return backend
+
+
+def _flight_stats(flights: Any) -> FlightStats:
+    return FlightStats(loads=flights.loads, coalesced=flights.coalesced, failures=flights.failures)
