@@ -106,7 +106,9 @@ def _close(ns: Namespace) -> None:
 
 
 def _async_lru_benches() -> list[Bench]:
-    return [Bench("async-lru alru_cache hit", _GROUP, "await load(k)", _async_lru, kind="aget", is_async=True)]
+    return [
+        Bench("async-lru alru_cache hit", _GROUP, "await load(k)", _async_lru, kind="aget", is_async=True)
+    ]
 
 
 def _cashews_benches() -> list[Bench]:
@@ -129,7 +131,9 @@ def _theine_benches() -> list[Bench]:
     return [
         Bench("theine.Cache get hit", _GROUP, "c.get(k)", _theine, kind="get", teardown=_close),
         Bench("theine.Cache set update", _GROUP, "c.set(k, v)", _theine, kind="update", teardown=_close),
-        Bench("theine.Cache set insert", _GROUP, "c.set(next(keys), v)", _theine, kind="insert", teardown=_close),
+        Bench(
+            "theine.Cache set insert", _GROUP, "c.set(next(keys), v)", _theine, kind="insert", teardown=_close
+        ),
     ]
 
 

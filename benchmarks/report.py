@@ -136,13 +136,16 @@ def _notes(report: Report) -> list[str]:
     overhead = {row.name: row.median for row in report.micro if row.name in _LOOP_OVERHEAD}
     notes = [
         f"{meta['date']} | {meta['cpu']} | nproc {meta['nproc']} | {meta['python']}",
-        "packages: " + ", ".join(f"{name} {version}" for name, version in meta["packages"].items() if version),
+        "packages: "
+        + ", ".join(f"{name} {version}" for name, version in meta["packages"].items() if version),
         f"ns/op: median; {_spread_label(meta)}; gc off while timing; raw figures, loop overhead not subtracted.",
     ]
     if overhead:
         notes.append(
             "loop overhead (included in every row): "
-            + ", ".join(f"{name.removesuffix(' (pass)')} {value:.1f} ns/op" for name, value in overhead.items())
+            + ", ".join(
+                f"{name.removesuffix(' (pass)')} {value:.1f} ns/op" for name, value in overhead.items()
+            )
         )
     notes.append("x min LRU: median over the median of the minimal OrderedDict LRU doing the same operation.")
     if report.skipped:

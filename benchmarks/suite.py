@@ -73,7 +73,12 @@ def minimal_benches() -> list[Bench]:
         Bench("MinLRU.put insert+evict", group, "c.put(next(keys), v)", _min_lru, kind="insert"),
         Bench("AsyncMinLRU await aget hit", group, "await c.aget(k)", _min_lru, kind="aget", is_async=True),
         Bench(
-            "AsyncMinLRU await aput update", group, "await c.aput(k, v)", _min_lru, kind="aupdate", is_async=True
+            "AsyncMinLRU await aput update",
+            group,
+            "await c.aput(k, v)",
+            _min_lru,
+            kind="aupdate",
+            is_async=True,
         ),
     ]
 
@@ -95,7 +100,9 @@ def otel_cache_benches() -> list[Bench]:
 
         benches += [
             Bench(f"{label} get hit", "otel_cache", "c.get(k)", setup, kind="get"),
-            Bench(f"{label} await aget hit", "otel_cache", "await c.aget(k)", setup, kind="aget", is_async=True),
+            Bench(
+                f"{label} await aget hit", "otel_cache", "await c.aget(k)", setup, kind="aget", is_async=True
+            ),
             Bench(f"{label} put update", "otel_cache", "c.put(k, v)", setup, kind="update"),
             Bench(
                 f"{label} await aput update",

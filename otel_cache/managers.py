@@ -99,7 +99,10 @@ class AsyncCacheManager(_QueryKeys):
         return await self.cache.aput(self.key_for(query), result, ttl)
 
     async def aget_or_compute(
-        self, query: object, compute: Callable[[], Awaitable[Any]] | Callable[[], Any], ttl: float | None = None
+        self,
+        query: object,
+        compute: Callable[[], Awaitable[Any]] | Callable[[], Any],
+        ttl: float | None = None,
     ) -> Any:
         """The cached result, or ``await compute()``'s (run once for concurrent callers), cached."""
         return await self.cache.aget_or_set(self.key_for(query), compute, ttl)
@@ -191,6 +194,3 @@ async def areset_cache_managers() -> None:
         sync_manager.close()
     if async_manager is not None:
         await async_manager.aclose()
-
-
-_ = MISSING  # re-exported for has_query_result

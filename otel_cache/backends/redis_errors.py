@@ -6,7 +6,6 @@ The original exception stays reachable as ``__cause__``.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -21,7 +20,7 @@ __all__ = ["map_redis_errors"]
 def map_redis_errors() -> Iterator[None]:
     try:
         yield
-    except (redis_exc.TimeoutError, TimeoutError, asyncio.TimeoutError) as exc:
+    except (redis_exc.TimeoutError, TimeoutError) as exc:  # asyncio.TimeoutError is TimeoutError
         raise BackendTimeoutError(f"Redis did not answer in time: {exc}") from exc
     except (redis_exc.ConnectionError, ConnectionError, OSError) as exc:
         # AuthenticationError and the "max connections" error are ConnectionErrors too.

@@ -70,4 +70,3 @@ class RedisBackend:
     def close(self) -> None:
         with map_redis_errors():
             self.client.close()
-

@@ -80,7 +80,8 @@ def _tag(key: object) -> object:
     if isinstance(key, tuple):
         return ["t", [_tag(item) for item in key]]
     raise CacheKeyError(
-        f"a {type(key).__name__} key cannot be stored in L2; use str, int, float, bytes, None or tuples of them"
+        f"a {type(key).__name__} key cannot be stored in L2; "
+        "use str, int, float, bytes, None or tuples of them"
     )
 
 
@@ -138,7 +139,9 @@ def _canonical(value: Any) -> Any:
     model_dump = getattr(value, "model_dump", None)
     if callable(model_dump):  # pydantic v2 model
         return {"__type__": _type_name(value), **_canonical(model_dump(mode="json"))}
-    raise CacheKeyError(f"queries cannot contain a {type(value).__name__}; use plain data, dataclasses or models")
+    raise CacheKeyError(
+        f"queries cannot contain a {type(value).__name__}; use plain data, dataclasses or models"
+    )
 
 
 def _canonical_key(key: object) -> object:

@@ -154,8 +154,8 @@ class AsyncLRUCache(Generic[K, V]):
         self._call(self._core.clear)
         self._closed = True
         self._core = closed = _ClosedCore()  # type: ignore[assignment]
-        self._core_get = closed.get
-        self._core_put = closed.put
+        self._core_get = closed.get  # type: ignore[assignment]
+        self._core_put = closed.put  # type: ignore[assignment]
 
     @property
     def closed(self) -> bool:

@@ -30,6 +30,7 @@ lock is released, so no listener ever runs inside a critical section.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from bisect import bisect_left
@@ -95,7 +96,7 @@ class TimedLock:
         """Take the lock from a coroutine, yielding to the loop between short attempts."""
         start = _perf_counter()
         acquire = self._lock.acquire
-        while not acquire(True, _ASYNC_SLICE_S):
+        while not acquire(True, _ASYNC_SLICE_S):  # noqa: ASYNC110 - a thread lock has no awaitable
             await asyncio.sleep(0)
         wait = _perf_counter() - start
         self._record(wait)
@@ -104,10 +105,8 @@ class TimedLock:
     def notify(self, wait: float) -> None:
         """Hand a contended wait to the listeners; call after releasing the lock."""
         for listener in self._listeners:
-            try:
+            with contextlib.suppress(Exception):  # a listener must never break a cache call
                 listener(self.kind, wait)
-            except Exception:  # noqa: BLE001 - a listener must never break a cache call
-                pass
 
     def add_listener(self, listener: WaitListener) -> None:
         self._listeners = (*self._listeners, listener)

@@ -7,9 +7,10 @@ threads lives in :mod:`otel_cache.l1`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from otel_cache.backends.protocol import AsyncBackend
 from otel_cache.core.tiers import MISSING
@@ -25,7 +26,8 @@ D = TypeVar("D")
 
 
 class AsyncAPI(SharedState[K, V]):
-    """``aget``, ``aput``, ``adelete``, ``aget_many``, ``aput_many``, ``aget_or_set``, ``aclear``, ``aclose``."""
+    """The async twins: ``aget``, ``aput``, ``adelete``, ``aget_many``, ``aput_many``,
+    ``aget_or_set``, ``aclear``, ``astats``, ``aclose``."""
 
     _async_backend: AsyncBackend | None
     _async_backend_loop: asyncio.AbstractEventLoop | None
@@ -34,7 +36,7 @@ class AsyncAPI(SharedState[K, V]):
         """Async ``get``: L1, then L2 through ``redis.asyncio``."""
         value = await self.l1.aget(key, MISSING)
         if value is not MISSING:
-            return value  # type: ignore[no-any-return]
+            return value
         return await self._adrive(self.flows.get_l2(key, default))  # type: ignore[no-any-return]
 
     async def aput(self, key: K, value: V, ttl: float | None = None) -> bool:
@@ -75,10 +77,8 @@ class AsyncAPI(SharedState[K, V]):
         """Close both Redis clients and L1; closing twice is harmless."""
         backend, self._async_backend = self._async_backend, None
         if backend is not None and self._async_backend_loop is asyncio.get_running_loop():
-            try:
+            with contextlib.suppress(BackendError):
                 await backend.aclose()
-            except BackendError:
-                pass
         self.close()  # type: ignore[attr-defined]
 
     async def __aenter__(self) -> AsyncAPI[K, V]:
@@ -87,12 +87,14 @@ class AsyncAPI(SharedState[K, V]):
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
-    async def _aload(self, key: K, loader: Callable[[], Awaitable[V]] | Callable[[], V], ttl: float | None) -> V:
+    async def _aload(
+        self, key: K, loader: Callable[[], Awaitable[V]] | Callable[[], V], ttl: float | None
+    ) -> V:
         value = self.l1.get(key, MISSING)  # a flight that just ended may have stored it
         if value is not MISSING:
-            return value  # type: ignore[no-any-return]
+            return cast(V, value)
         loaded = loader()
-        result: V = await loaded if inspect.isawaitable(loaded) else loaded  # type: ignore[assignment]
+        result: V = await loaded if inspect.isawaitable(loaded) else loaded
         await self._adrive(self.flows.put(key, result, ttl, strict=False))
         return result
 

@@ -42,7 +42,7 @@ class AsyncFlights:
         while (future := flights.get(key)) is not None:
             self.coalesced += 1
             try:
-                return await asyncio.shield(future)  # type: ignore[no-any-return]
+                return await asyncio.shield(future)
             except _LeaderGoneError:
                 continue
         future = loop.create_future()

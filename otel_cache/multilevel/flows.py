@@ -206,4 +206,3 @@ class Flows:
             return False
         tiers.l2_succeeded()
         return bool(removed)
-

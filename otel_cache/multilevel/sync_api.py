@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Hashable, Iterable, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from otel_cache.backends.protocol import SyncBackend
 from otel_cache.core.tiers import MISSING
@@ -29,7 +30,7 @@ class SyncAPI(SharedState[K, V]):
         """L1, then L2 (an L2 hit fills L1); ``default`` on a miss or when Redis fails."""
         value = self.l1.get(key, MISSING)
         if value is not MISSING:
-            return value  # type: ignore[no-any-return]
+            return value
         return self._drive(self.flows.get_l2(key, default))  # type: ignore[no-any-return]
 
     def put(self, key: K, value: V, ttl: float | None = None) -> bool:
@@ -78,10 +79,8 @@ class SyncAPI(SharedState[K, V]):
         self._closed = True
         backend, self._sync_backend = self._sync_backend, None
         if backend is not None:
-            try:
+            with contextlib.suppress(BackendError):
                 backend.close()
-            except BackendError:
-                pass
         self.l1.close()
 
     def __enter__(self) -> SyncAPI[K, V]:
@@ -93,7 +92,7 @@ class SyncAPI(SharedState[K, V]):
     def _load(self, key: K, loader: Callable[[], V], ttl: float | None) -> V:
         value = self.l1.get(key, MISSING)  # a flight that just ended may have stored it
         if value is not MISSING:
-            return value  # type: ignore[no-any-return]
+            return cast(V, value)
         value = loader()
         self._drive(self.flows.put(key, value, ttl, strict=False))
         return value
