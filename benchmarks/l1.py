@@ -62,7 +62,7 @@ class Config:
 
 
 FULL = Config(processes=3, repeats=7, target_s=0.05, adr_repeats=30, contention_s=1.0, contention_runs=2)
-QUICK = Config(processes=1, repeats=3, target_s=0.005, adr_repeats=5, contention_s=0.25, contention_runs=1)
+QUICK = Config(processes=1, repeats=5, target_s=0.01, adr_repeats=5, contention_s=0.25, contention_runs=1)
 
 
 def _benches(only: str) -> tuple[list[Bench], list[str]]:
@@ -74,21 +74,22 @@ def _benches(only: str) -> tuple[list[Bench], list[str]]:
     return benches, skipped
 
 
-def run_once(config: Config, label: str = "") -> dict[str, Any]:
+def run_once(config: Config) -> dict[str, Any]:
     """Every measurement once, in this process; JSON-friendly raw results."""
+    # The scenarios first: peers imported later (theine) may leave threads behind.
+    _progress("ADR-014 batches")
+    adr = [asdict(sample) for sample in run_adr(config.adr_repeats)]
+    contention = []
+    for run in range(config.contention_runs):
+        _progress(f"contended run {run + 1}/{config.contention_runs}")
+        contention.append(run_contention(config.contention_s))
     benches, skipped = _benches(config.only)
     micro = []
     for index, bench in enumerate(benches, 1):
         sample = run_bench(bench, repeats=config.repeats, target_s=config.target_s)
         micro.append(asdict(sample))
         median = sorted(sample.ns_per_op)[len(sample.ns_per_op) // 2]
-        _progress(f"{label}[{index}/{len(benches)}] {bench.name}: {median:,.1f} ns/op")
-    _progress(f"{label}ADR-014 batches")
-    adr = [asdict(sample) for sample in run_adr(config.adr_repeats)]
-    contention = []
-    for run in range(config.contention_runs):
-        _progress(f"{label}contended run {run + 1}/{config.contention_runs}")
-        contention.append(run_contention(config.contention_s))
+        _progress(f"[{index}/{len(benches)}] {bench.name}: {median:,.1f} ns/op")
     return {"micro": micro, "adr": adr, "contention": contention, "skipped": skipped}
 
 

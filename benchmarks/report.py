@@ -115,6 +115,8 @@ def _micro_cells(row: Row) -> list[str]:
 _MICRO_HEAD = ["bench", "ns/op (median)", "ops/s", "min..max ns", "x min LRU"]
 _ADR_HEAD = ["scenario", "ms per 1000 ops = µs/op (median)", "min..max ms", "ADR claim"]
 _CONTENTION_HEAD = ["metric", "median", "min..max"]
+_ADR_TITLE = "ADR-014 figures: 1000 ops, 80% hits / 20% updates"
+_CONTENTION_TITLE = "contended: 2 threads get/put + the event loop aget, one cache"
 
 
 def _adr_cells(row: Row) -> list[str]:
@@ -138,7 +140,7 @@ def _notes(report: Report) -> list[str]:
         f"{meta['date']} | {meta['cpu']} | nproc {meta['nproc']} | {meta['python']}",
         "packages: "
         + ", ".join(f"{name} {version}" for name, version in meta["packages"].items() if version),
-        f"ns/op: median; {_spread_label(meta)}; gc off while timing; raw figures, loop overhead not subtracted.",
+        f"ns/op: median; {_spread_label(meta)}; gc off while timing; loop overhead not subtracted.",
     ]
     if overhead:
         notes.append(
@@ -164,44 +166,48 @@ def _markdown_lines(report: Report) -> list[str]:
         lines += ["", f"#### {group}", ""]
         lines += _md_table(_MICRO_HEAD, [_micro_cells(row) for row in report.micro if row.group == group])
     if report.adr:
-        lines += ["", "#### ADR-014 figures: 1000 ops, 80% hits / 20% updates", ""]
+        lines += ["", f"#### {_ADR_TITLE}", ""]
         lines += _md_table(_ADR_HEAD, [_adr_cells(row) for row in report.adr])
     if report.contention:
-        lines += ["", "#### contended: 2 threads get/put + the event loop aget, one cache", ""]
+        lines += ["", f"#### {_CONTENTION_TITLE}", ""]
         lines += _md_table(_CONTENTION_HEAD, [_contention_cells(row) for row in report.contention])
     return lines
 
 
-def _print_rich(report: Report) -> None:
-    from rich.console import Console
+def _rich_table(title: str, head: list[str]) -> Any:
     from rich.table import Table
 
-    console = Console()
-    micro = Table(*_MICRO_HEAD, title="L1 micro-benchmark", title_justify="left")
-    for column in micro.columns[1:]:
+    table = Table(*head, title=title, title_justify="left")
+    for column in table.columns[1:]:
         column.justify = "right"
+    return table
+
+
+def _print_rich(report: Report) -> None:
+    from rich.console import Console
+    from rich.text import Text
+
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=160)  # piped: do not wrap names at 80 columns
+    micro = _rich_table("L1 micro-benchmark", _MICRO_HEAD)
     group = None
     for row in report.micro:
         if group is not None and row.group != group:
             micro.add_section()
         group = row.group
-        micro.add_row(*_micro_cells(row), style="bold" if row.group == "otel_cache" else None)
+        # Text, not str: rich would read "[k]" in a name as markup.
+        micro.add_row(*map(Text, _micro_cells(row)), style="bold" if row.group == "otel_cache" else None)
     console.print(micro)
-    for title, head, rows, cells in (
-        ("ADR-014 figures: 1000 ops, 80% hits / 20% updates", _ADR_HEAD, report.adr, _adr_cells),
-        (
-            "contended: 2 threads get/put + the event loop aget, one cache",
-            _CONTENTION_HEAD,
-            report.contention,
-            _contention_cells,
-        ),
-    ):
-        if rows:
-            table = Table(*head, title=title, title_justify="left")
-            for column in table.columns[1:]:
-                column.justify = "right"
-            for row in rows:
-                table.add_row(*cells(row))
-            console.print(table)
+    if report.adr:
+        table = _rich_table(_ADR_TITLE, _ADR_HEAD)
+        for row in report.adr:
+            table.add_row(*map(Text, _adr_cells(row)))
+        console.print(table)
+    if report.contention:
+        table = _rich_table(_CONTENTION_TITLE, _CONTENTION_HEAD)
+        for row in report.contention:
+            table.add_row(*map(Text, _contention_cells(row)))
+        console.print(table)
     for note in _notes(report):
-        console.print(note, highlight=False)
+        console.print(note, markup=False, highlight=False)

@@ -19,6 +19,7 @@ import asyncio
 import inspect
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from contextvars import ContextVar
 from types import TracebackType
 from typing import Generic, TypeVar
 
@@ -35,6 +36,9 @@ from otel_cache.warming.core import (
 )
 
 __all__ = ["AsyncWarmer"]
+
+_serving: ContextVar[object] = ContextVar("otel_cache_warming_serving", default=None)
+"""The warmer whose scheduler task (or one of its workers) is running; ``None`` elsewhere."""
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -80,7 +84,7 @@ class AsyncWarmer(Generic[K, V]):
         self._loader = loader
         self._run_immediately = run_immediately
         self._task: asyncio.Task[None] | None = None
-        self._run_lock: asyncio.Lock | None = None  # created on first use, inside a loop
+        self._run_lock: asyncio.Lock | None = None
 
     @property
     def name(self) -> str:
@@ -122,8 +126,10 @@ class AsyncWarmer(Generic[K, V]):
         if task is None or task.done():
             return
         task.cancel()
-        if task is asyncio.current_task():
-            return  # stop() from inside a loader: the cancellation ends the run
+        if _serving.get() is self:
+            # Called by a loader in our own run: awaiting the scheduler from its own task (or from
+            # a worker it awaits) would never end. The cancellation ends the run instead.
+            return
         try:
             await task
         except asyncio.CancelledError:
@@ -133,7 +139,8 @@ class AsyncWarmer(Generic[K, V]):
 
     async def run_once(self) -> WarmerStats:
         """Warm every key now, in the calling task; waits for a run in progress first."""
-        return await self._run()
+        async with self._lock():
+            return await self._warm()
 
     async def __aenter__(self) -> AsyncWarmer[K, V]:
         self.start()
@@ -144,37 +151,45 @@ class AsyncWarmer(Generic[K, V]):
     ) -> None:
         await self.stop()
 
+    def _lock(self) -> asyncio.Lock:
+        # Created on first use, so that constructing a warmer needs no loop.
+        if self._run_lock is None:
+            self._run_lock = asyncio.Lock()
+        return self._run_lock
+
     async def _serve(self) -> None:
-        core = self._core
+        _serving.set(self)  # copied into the workers' contexts: see stop()
+        core, lock = self._core, self._lock()
         delay = 0.0 if self._run_immediately else core.interval
         while True:
             await asyncio.sleep(delay)
+            delay = core.interval
+            # A scheduled run that finds a run_once() in progress is skipped: its keys are being warmed.
+            if lock.locked():
+                continue
             try:
-                delay = core.next_delay((await self._run()).last_run_duration_s)
+                async with lock:
+                    delay = core.next_delay((await self._warm()).last_run_duration_s)
             except Exception:  # not expected (the core catches per key); the task must not die
                 logger.exception("cache warmer %r: run failed", core.name)
-                delay = core.interval
 
-    async def _run(self) -> WarmerStats:
-        if self._run_lock is None:
-            self._run_lock = asyncio.Lock()
+    async def _warm(self) -> WarmerStats:
         core = self._core
-        async with self._run_lock:
-            run = core.begin()
-            keys = core.keys_to_warm(run)
-            workers = min(self._concurrency, len(keys))
-            pending = iter(keys)  # shared: each key is taken by exactly one worker
-            try:
-                if workers == 1:
-                    await self._work(run, pending)
-                elif workers > 1:
-                    async with asyncio.TaskGroup() as group:
-                        for n in range(workers):
-                            group.create_task(self._work(run, pending), name=f"{self.task_name}-{n}")
-            finally:
-                # A run cut short by stop() still counts what it warmed.
-                stats = core.finish(run)
-            return stats
+        run = core.begin()
+        keys = core.keys_to_warm(run)
+        workers = min(self._concurrency, len(keys))
+        pending = iter(keys)  # shared: each key is taken by exactly one worker
+        try:
+            if workers == 1:
+                await self._work(run, pending)
+            elif workers > 1:
+                async with asyncio.TaskGroup() as group:
+                    for n in range(workers):
+                        group.create_task(self._work(run, pending), name=f"{self.task_name}-{n}")
+        finally:
+            # A run cut short by stop() still counts what it warmed.
+            stats = core.finish(run)
+        return stats
 
     async def _work(self, run: WarmRun, pending: Iterator[K]) -> None:
         core, cache, loader, ttl = self._core, self._cache, self._loader, self._core.ttl

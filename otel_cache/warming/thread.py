@@ -66,7 +66,7 @@ class ThreadWarmer(Generic[K, V]):
         self._cache = cache
         self._loader = loader
         self._run_immediately = run_immediately
-        self._run_lock = threading.Lock()  # one run at a time: the core's tally is not thread-safe
+        self._run_lock = threading.Lock()  # one run at a time: WarmerCore.finish is a read-modify-write
         self._state_lock = threading.Lock()  # start/stop from any thread
         self._thread: threading.Thread | None = None
         self._stop_event = threading.Event()
@@ -125,8 +125,12 @@ class ThreadWarmer(Generic[K, V]):
         return True
 
     def run_once(self) -> WarmerStats:
-        """Warm every key now, in the calling thread; waits for a run in progress first."""
-        return self._run(None)
+        """Warm every key now, in the calling thread; waits for a run in progress first.
+
+        The run ends with the last key even if :meth:`stop` is called meanwhile.
+        """
+        with self._run_lock:
+            return self._warm(None)
 
     def __enter__(self) -> ThreadWarmer[K, V]:
         self.start()
@@ -138,31 +142,36 @@ class ThreadWarmer(Generic[K, V]):
         self.stop()
 
     def _serve(self, stop: threading.Event) -> None:
-        core = self._core
+        core, run_lock = self._core, self._run_lock
         delay = 0.0 if self._run_immediately else core.interval
         while not stop.wait(delay):
+            delay = core.interval
+            # A scheduled run that finds a run_once() in progress is skipped: its keys are being
+            # warmed, and never blocking here keeps stop() prompt.
+            if not run_lock.acquire(blocking=False):
+                continue
             try:
-                delay = core.next_delay(self._run(stop).last_run_duration_s)
+                delay = core.next_delay(self._warm(stop).last_run_duration_s)
             except Exception:  # not expected (the core catches per key); the thread must not die
                 logger.exception("cache warmer %r: run failed", core.name)
-                delay = core.interval
+            finally:
+                run_lock.release()
 
-    def _run(self, stop: threading.Event | None) -> WarmerStats:
+    def _warm(self, stop: threading.Event | None) -> WarmerStats:
         core, cache, loader, ttl = self._core, self._cache, self._loader, self._core.ttl
-        with self._run_lock:
-            run = core.begin()
-            for key in core.keys_to_warm(run):
-                if stop is not None and stop.is_set():
-                    break
-                try:
-                    value = loader(key)
-                except Exception as exc:
-                    core.failed(run, key, exc, "load")
-                    continue
-                try:
-                    accepted = cache.put(key, value, ttl)
-                except Exception as exc:
-                    core.failed(run, key, exc, "store")
-                    continue
-                core.stored(run, accepted)
-            return core.finish(run)
+        run = core.begin()
+        for key in core.keys_to_warm(run):
+            if stop is not None and stop.is_set():
+                break
+            try:
+                value = loader(key)
+            except Exception as exc:
+                core.failed(run, key, exc, "load")
+                continue
+            try:
+                accepted = cache.put(key, value, ttl)
+            except Exception as exc:
+                core.failed(run, key, exc, "store")
+                continue
+            core.stored(run, accepted)
+        return core.finish(run)

@@ -105,16 +105,35 @@ async def test_stop_cancels_a_run_in_progress_and_its_workers() -> None:
     assert warmer.stats().keys_warmed == 0
 
 
-async def test_stop_from_inside_the_loader() -> None:
+@pytest.mark.parametrize("concurrency", [1, 8])
+async def test_stop_from_inside_the_loader(concurrency: int) -> None:
     async def fetch(key: str) -> str:
         await warmer.stop()
         return key
 
-    warmer: AsyncWarmer[str, str] = AsyncWarmer(AsyncLRUCache(), fetch, ["a", "b"], interval=0.02)
+    warmer: AsyncWarmer[str, str] = AsyncWarmer(
+        AsyncLRUCache(), fetch, ["a", "b"], interval=0.02, concurrency=concurrency
+    )
     warmer.start()
-    await eventually(lambda: not warmer.running)
     await eventually(lambda: warmer_tasks() == [])
+    assert not warmer.running
     await warmer.stop()
+
+
+async def test_stop_from_a_loader_in_run_once() -> None:
+    async def fetch(key: str) -> str:
+        await warmer.stop()
+        return key
+
+    warmer: AsyncWarmer[str, str] = AsyncWarmer(AsyncLRUCache(), fetch, ["a", "b"], interval=30)
+    warmer.start()
+    await eventually(lambda: warmer.stats().runs == 1)  # the scheduled run has stopped the warmer
+    assert warmer_tasks() == []
+    warmer.start()
+    stats = await asyncio.wait_for(warmer.run_once(), timeout=2)
+    assert stats.runs == 2
+    assert stats.keys_warmed >= 3, "run_once() warmed both keys after stopping the scheduler"
+    assert warmer_tasks() == []
 
 
 async def test_async_context_manager() -> None:

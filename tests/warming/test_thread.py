@@ -88,19 +88,50 @@ def test_stop_from_inside_the_loader_ends_the_thread() -> None:
     assert warmer_threads() == []
 
 
-def test_concurrent_runs_are_serialised_so_no_count_is_lost() -> None:
+def test_runs_never_overlap_and_no_count_is_lost() -> None:
+    lock = threading.Lock()
+    inside = peak = 0
+
+    def loader(key: str) -> str:
+        nonlocal inside, peak
+        with lock:
+            inside += 1
+            peak = max(peak, inside)
+        time.sleep(0)  # let another thread in, if it could get in
+        with lock:
+            inside -= 1
+        return key
+
     keys = [f"k{i}" for i in range(20)]
-    warmer = ThreadWarmer(AsyncLRUCache(), str, keys, interval=0.001)
+    warmer = ThreadWarmer(AsyncLRUCache(), loader, keys, interval=0.001)
     warmer.start()
     callers = [threading.Thread(target=lambda: [warmer.run_once() for _ in range(25)]) for _ in range(4)]
     for caller in callers:
         caller.start()
     for caller in callers:
         caller.join(10)
+    stats = warmer.stats()  # before stop(), which may cut the thread's last run short
     assert warmer.stop(timeout=5)
-    stats = warmer.stats()
-    assert stats.runs > 100
+    assert peak == 1, "one run at a time: run_once() waits, a scheduled run is skipped"
+    assert stats.runs >= 100
     assert stats.keys_warmed == 20 * stats.runs
+
+
+def test_stop_from_a_loader_in_run_once_does_not_deadlock() -> None:
+    stopped: list[bool] = []
+
+    def loader(key: str) -> str:
+        if threading.current_thread() is threading.main_thread():
+            time.sleep(0.05)  # the thread's scheduled runs come due meanwhile and must not block
+            stopped.append(warmer.stop(timeout=5))
+        return key
+
+    warmer: ThreadWarmer[str, str] = ThreadWarmer(AsyncLRUCache(), loader, ["a"], interval=0.001)
+    warmer.start()
+    assert warmer.run_once().keys_warmed >= 1
+    assert stopped == [True]
+    assert not warmer.running
+    assert warmer_threads() == []
 
 
 def test_an_async_loader_is_refused() -> None:

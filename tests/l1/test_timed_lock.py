@@ -1,0 +1,272 @@
+"""TimedLock: only contended acquisitions are timed; listeners run outside the lock; coroutines yield."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from bisect import bisect_left
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from otel_cache.core.stats import LockWaitStats
+from otel_cache.errors import CacheKeyError
+from otel_cache.l1 import AsyncLRUCache, TimedLock
+from otel_cache.l1.lock import WAIT_BUCKETS
+
+
+@contextmanager
+def held_by_thread(lock: TimedLock, seconds: float) -> Iterator[threading.Thread]:
+    """Another thread takes ``lock`` (uncontended) and releases it after ``seconds``."""
+    taken = threading.Event()
+    failures: list[str] = []
+
+    def hold() -> None:
+        if not lock.try_acquire(False):
+            failures.append("the lock was not free")
+            taken.set()
+            return
+        taken.set()
+        time.sleep(seconds)
+        lock.release()
+
+    thread = threading.Thread(target=hold, name="lock-holder")
+    thread.start()
+    assert taken.wait(5)
+    assert failures == []
+    try:
+        yield thread
+    finally:
+        thread.join(5)
+        assert not thread.is_alive()
+
+
+def assert_consistent(stats: LockWaitStats) -> None:
+    assert stats.bounds == WAIT_BUCKETS
+    assert len(stats.buckets) == len(WAIT_BUCKETS) + 1
+    assert sum(stats.buckets) == stats.contended
+    assert stats.max_wait_s >= 0.0
+    assert stats.total_wait_s >= stats.max_wait_s - 1e-12
+    if stats.contended == 0:
+        assert (stats.total_wait_s, stats.max_wait_s) == (0.0, 0.0)
+    else:
+        assert stats.total_wait_s <= stats.contended * stats.max_wait_s + 1e-9
+
+
+def lock_is_free(lock: TimedLock) -> bool:
+    if lock.try_acquire(False):
+        lock.release()
+        return True
+    return False
+
+
+def test_fresh_lock_stats() -> None:
+    lock = TimedLock("my-kind")
+    stats = lock.stats()
+    assert stats.kind == "my-kind"
+    assert (stats.contended, stats.total_wait_s, stats.max_wait_s) == (0, 0.0, 0.0)
+    assert stats.buckets == (0,) * (len(WAIT_BUCKETS) + 1)
+    assert_consistent(stats)
+    assert list(WAIT_BUCKETS) == sorted(WAIT_BUCKETS)
+
+
+def test_uncontended_acquire_records_nothing() -> None:
+    lock = TimedLock()
+    calls: list[object] = []
+    lock.add_listener(lambda kind, wait: calls.append(wait))
+    for _ in range(100):
+        assert lock.try_acquire(False)
+        lock.release()
+    assert lock.stats().contended == 0
+    assert calls == []
+
+
+def test_try_acquire_fails_while_held() -> None:
+    lock = TimedLock()
+    with held_by_thread(lock, 0.01):
+        assert not lock.try_acquire(False)
+    assert lock_is_free(lock)
+
+
+def test_contended_acquire_records_one_wait() -> None:
+    lock = TimedLock()
+    with held_by_thread(lock, 0.025):
+        wait = lock.acquire_contended()
+    try:
+        assert not lock.try_acquire(False)  # acquire_contended returned holding it
+    finally:
+        lock.release()
+    stats = lock.stats()
+    assert stats.contended == 1
+    assert stats.max_wait_s == stats.total_wait_s == wait
+    assert 0.015 <= wait < 2.0
+    assert stats.buckets[bisect_left(WAIT_BUCKETS, wait)] == 1
+    assert_consistent(stats)
+
+
+def test_contended_cache_call_records_wait_and_notifies_outside_the_lock() -> None:
+    cache: AsyncLRUCache[str, int] = AsyncLRUCache()
+    cache.put("k", 1)
+    calls: list[tuple[str, float, bool]] = []
+    cache.lock.add_listener(lambda kind, wait: calls.append((kind, wait, lock_is_free(cache.lock))))
+    with held_by_thread(cache.lock, 0.025):
+        assert cache.get("k") == 1
+    stats = cache.lock_stats()
+    assert stats.contended == 1
+    assert stats.max_wait_s >= 0.015
+    assert_consistent(stats)
+    assert calls == [("threading.Lock", stats.max_wait_s, True)]
+
+
+@pytest.mark.parametrize(
+    "op",
+    ["get", "put", "delete", "contains", "stats", "get_many", "put_many", "clear"],
+)
+def test_every_sync_method_takes_the_contended_path(op: str) -> None:
+    cache: AsyncLRUCache[str, int] = AsyncLRUCache()
+    cache.put("k", 1)
+    waits: list[float] = []
+    cache.lock.add_listener(lambda kind, wait: waits.append(wait))
+    calls = {
+        "get": lambda: cache.get("k"),
+        "put": lambda: cache.put("k", 2),
+        "delete": lambda: cache.delete("k"),
+        "contains": lambda: "k" in cache,
+        "stats": cache.stats,
+        "get_many": lambda: cache.get_many(["k"]),
+        "put_many": lambda: cache.put_many({"k": 2}),
+        "clear": cache.clear,
+    }
+    with held_by_thread(cache.lock, 0.01):
+        calls[op]()
+    assert cache.lock_stats().contended == 1
+    assert len(waits) == 1
+    assert lock_is_free(cache.lock)
+
+
+async def test_async_contended_wait_is_recorded_and_notified() -> None:
+    cache: AsyncLRUCache[str, int] = AsyncLRUCache()
+    cache.put("k", 1)
+    calls: list[tuple[str, float, bool]] = []
+    cache.lock.add_listener(lambda kind, wait: calls.append((kind, wait, lock_is_free(cache.lock))))
+    with held_by_thread(cache.lock, 0.025):
+        assert await cache.aput("k", 2) is True
+    stats = cache.lock_stats()
+    assert stats.contended == 1
+    assert stats.max_wait_s >= 0.015
+    assert_consistent(stats)
+    assert calls == [("threading.Lock", stats.max_wait_s, True)]
+    assert await cache.aget("k") == 2
+
+
+def test_raising_listener_breaks_nothing() -> None:
+    cache: AsyncLRUCache[str, int] = AsyncLRUCache()
+    cache.put("k", 1)
+    seen: list[float] = []
+
+    def bad(kind: str, wait: float) -> None:
+        raise RuntimeError("listener failure")
+
+    cache.lock.add_listener(bad)
+    cache.lock.add_listener(lambda kind, wait: seen.append(wait))
+    with held_by_thread(cache.lock, 0.01):
+        assert cache.get("k") == 1
+    with held_by_thread(cache.lock, 0.01):
+        assert cache.put("j", 2) is True
+    assert len(seen) == 2  # the listener after the raising one still ran
+    assert cache.lock_stats().contended == 2
+    assert lock_is_free(cache.lock)
+    assert cache.get("j") == 2
+
+
+async def test_raising_listener_breaks_nothing_async() -> None:
+    cache: AsyncLRUCache[str, int] = AsyncLRUCache()
+    seen: list[float] = []
+
+    def bad(kind: str, wait: float) -> None:
+        raise ValueError("listener failure")
+
+    cache.lock.add_listener(bad)
+    cache.lock.add_listener(lambda kind, wait: seen.append(wait))
+    with held_by_thread(cache.lock, 0.01):
+        assert await cache.aput("k", 1) is True
+    assert len(seen) == 1
+    assert await cache.aget("k") == 1
+
+
+def test_removed_listener_is_not_called() -> None:
+    lock = TimedLock()
+    first: list[float] = []
+    second: list[float] = []
+
+    def one(kind: str, wait: float) -> None:
+        first.append(wait)
+
+    def two(kind: str, wait: float) -> None:
+        second.append(wait)
+
+    lock.add_listener(one)
+    lock.add_listener(two)
+    lock.notify(0.5)
+    lock.remove_listener(one)
+    lock.notify(0.25)
+    lock.remove_listener(one)  # removing twice is harmless
+    assert (first, second) == ([0.5], [0.5, 0.25])
+
+
+def test_error_on_the_contended_path_releases_the_lock_and_notifies() -> None:
+    cache: AsyncLRUCache[object, int] = AsyncLRUCache()
+    seen: list[float] = []
+    cache.lock.add_listener(lambda kind, wait: seen.append(wait))
+    with held_by_thread(cache.lock, 0.01), pytest.raises(CacheKeyError):
+        cache.get(["unhashable"])
+    assert lock_is_free(cache.lock)
+    assert len(seen) == 1
+
+
+async def test_aacquire_contended_yields_to_the_event_loop() -> None:
+    cache: AsyncLRUCache[str, int] = AsyncLRUCache()
+    cache.put("k", 1)
+    ticks = 0
+    stop = asyncio.Event()
+
+    async def heartbeat() -> None:
+        nonlocal ticks
+        while not stop.is_set():
+            ticks += 1
+            await asyncio.sleep(0.001)
+
+    beat = asyncio.create_task(heartbeat())
+    await asyncio.sleep(0.005)
+    with held_by_thread(cache.lock, 0.05):
+        before = ticks
+        started = time.perf_counter()
+        assert await cache.aget("k") == 1
+        waited = time.perf_counter() - started
+        during = ticks - before
+    stop.set()
+    await beat
+    assert waited >= 0.03
+    # A loop blocked for the whole wait would show no tick at all.
+    assert during >= 5
+    stats = cache.lock_stats()
+    assert stats.contended == 1
+    assert stats.max_wait_s >= 0.03
+    assert_consistent(stats)
+
+
+async def test_cancelled_waiter_does_not_keep_the_lock() -> None:
+    cache: AsyncLRUCache[str, int] = AsyncLRUCache()
+    cache.put("k", 1)
+    with held_by_thread(cache.lock, 0.05):
+        task = asyncio.create_task(cache.aget("k"))
+        await asyncio.sleep(0.01)
+        assert not task.done()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert lock_is_free(cache.lock)
+    assert cache.lock_stats().contended == 0
+    assert await cache.aget("k") == 1
