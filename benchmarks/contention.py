@@ -7,18 +7,21 @@ The L1 cache guards its core with one ``threading.Lock`` (see
     thread 2 ─┼─> AsyncLRUCache(max_entries=1000, default_ttl=600)
     loop     ─┘  one coroutine: await aget hits, flat out
 
-for ``duration_s``, after a run of the loop side alone on a fresh cache for the
-same time (its ops/s without the threads). Reported per run:
+Each run has three parts of ``duration_s`` each, on fresh caches:
 
-* ops/s of each side, and of the loop side alone;
-* the lock's own statistics (``cache.lock_stats()``): contended waits, their
-  max, and the p99 estimated from its buckets (the upper bound of the bucket
-  holding the 99th percentile);
-* the same waits split by side, exact, from a wait listener on the lock (it runs
-  only after a contended wait, outside the lock).
+1. ``alone``: the loop side alone (its ops/s without any thread);
+2. ``own caches``: the same three sides at once, each on its own cache: they
+   share the GIL but no lock (the control);
+3. ``same cache``: the three sides on one cache, as drawn above.
 
-Every side shares one GIL, so "contended" mostly means "the holder was switched
-out while holding the lock" (``sys.getswitchinterval()``, 5 ms by default).
+Reported: ops/s per side in each part; the lock's own statistics in part 3
+(``cache.lock_stats()``: contended waits, their max, the p99 estimated from its
+buckets as the upper bound of the bucket holding the 99th percentile); and the
+same waits split by side, exact, from a wait listener on the lock (it runs only
+after a contended wait, outside the lock).
+
+Every side shares one GIL, so a contended wait mostly means "the holder was
+switched out while holding the lock" (``sys.getswitchinterval()``, 5 ms by default).
 """
 
 from __future__ import annotations
@@ -26,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import math
-import statistics
 import sys
 import threading
 import time
@@ -111,39 +113,59 @@ def _waits(prefix: str, waits: list[float]) -> dict[str, float]:
     }
 
 
-def run_contention(duration_s: float) -> dict[str, float]:
-    """One run; returns flat ``{metric: value}``, units in the metric names."""
+def _mixed(
+    runner: asyncio.Runner,
+    loop_cache: AsyncLRUCache[str, str],
+    thread_caches: list[AsyncLRUCache[str, str]],
+    duration_s: float,
+) -> tuple[float, float]:
+    """Threads on ``thread_caches`` and the loop on ``loop_cache`` at once: (loop ops/s, threads ops/s)."""
     ops = make_ops()
     keys = [key for _, key in islice(cycle(ops), _CHUNK)]
+    start, stop = threading.Barrier(len(thread_caches) + 1), threading.Event()
+    rates: list[float] = []
+    threads = [
+        threading.Thread(target=_thread_side, args=(cache, ops, start, stop, rates), daemon=True)
+        for cache in thread_caches
+    ]
+    for thread in threads:
+        thread.start()
+    start.wait()
+    try:
+        loop_rate = runner.run(_loop_side(loop_cache, keys, duration_s))
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    return loop_rate, sum(rates)
+
+
+def run_contention(duration_s: float) -> dict[str, float]:
+    """One run of each of the three set-ups; returns flat ``{metric: value}``, units in the names."""
+    keys = [key for _, key in islice(cycle(make_ops()), _CHUNK)]
     gc.disable()
     try:
         with asyncio.Runner() as runner:
-            loop_alone = runner.run(_loop_side(_new_cache(), keys, duration_s))
+            alone = runner.run(_loop_side(_new_cache(), keys, duration_s))
+            own_loop, own_threads = _mixed(
+                runner, _new_cache(), [_new_cache() for _ in range(THREADS)], duration_s
+            )
             cache = _new_cache()
             waits: list[tuple[int, float]] = []  # (thread id, seconds); list.append is atomic
             cache.lock.add_listener(lambda _kind, wait: waits.append((threading.get_ident(), wait)))
-            start, stop = threading.Barrier(THREADS + 1), threading.Event()
-            rates: list[float] = []
-            threads = [
-                threading.Thread(target=_thread_side, args=(cache, ops, start, stop, rates), daemon=True)
-                for _ in range(THREADS)
-            ]
-            for thread in threads:
-                thread.start()
-            start.wait()
-            loop_rate = runner.run(_loop_side(cache, keys, duration_s))
-            stop.set()
-            for thread in threads:
-                thread.join()
+            shared_loop, shared_threads = _mixed(runner, cache, [cache] * THREADS, duration_s)
     finally:
         gc.enable()
     lock = cache.lock_stats()
     loop_thread = threading.get_ident()
     return {
-        "loop aget ops/s, alone": loop_alone,
-        "loop aget ops/s, with threads": loop_rate,
-        f"threads get/put ops/s, {THREADS} together": sum(rates),
-        "threads get/put ops/s, per thread": statistics.fmean(rates),
+        "loop aget ops/s: alone": alone,
+        "loop aget ops/s: threads on own caches": own_loop,
+        "loop aget ops/s: threads on the same cache": shared_loop,
+        f"{THREADS} threads get/put ops/s: own caches": own_threads,
+        f"{THREADS} threads get/put ops/s: same cache": shared_threads,
+        "all sides ops/s: own caches": own_loop + own_threads,
+        "all sides ops/s: same cache": shared_loop + shared_threads,
         "lock contended waits": lock.contended,
         "lock max wait µs": lock.max_wait_s * 1e6,
         "lock p99 wait µs (bucket bound)": bucket_quantile(lock, 0.99) * 1e6,

@@ -4,10 +4,14 @@ A :class:`Bench` is one table row: a statement timed in a tight ``for`` loop ove
 a namespace that its ``setup`` builds. Sync statements run through
 :class:`timeit.Timer` itself; async statements (``await ...``) run in the same
 kind of loop compiled into a coroutine, timed inside the coroutine so that starting
-the event loop is not counted::
+the event loop is not counted.
 
-    calibrate: loops = 1, 2, 5, 10, 20, 50, ... until one run takes >= target_s
-    repeat:    `repeats` runs of `loops` iterations -> one ns/op sample per run
+Repeats are interleaved: every row is set up and calibrated, then each round
+times every row once. A neighbour process that slows the machine for a while
+then slows one repeat of many rows, not every repeat of a few rows::
+
+    calibrate each row: loops = 1, 2, 5, 10, 20, 50, ... until one run takes >= target_s
+    round 1..repeats:   for each row: one run of `loops` iterations -> one ns/op sample
 
 The loop itself costs something (the ``pass`` rows measure it); it is reported,
 never subtracted.
@@ -21,11 +25,11 @@ import inspect
 import itertools
 import time
 import timeit
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Bench", "Namespace", "Sample", "run_bench"]
+__all__ = ["Bench", "Namespace", "Sample", "run_benches"]
 
 Namespace = dict[str, Any]
 Setup = Callable[[], Namespace | Awaitable[Namespace]]
@@ -70,18 +74,60 @@ class Sample:
     ns_per_op: list[float]
 
 
-def run_bench(bench: Bench, *, repeats: int, target_s: float) -> Sample:
-    """Calibrate, then time ``repeats`` runs of ``bench``; gc is off while timing."""
-    with asyncio.Runner() as runner:
-        ns = _maybe_await(runner, bench.setup())
-        try:
-            timer = _async_timer(runner, bench.stmt, ns) if bench.is_async else _sync_timer(bench.stmt, ns)
-            loops = _calibrate(timer, target_s)
-            samples = [timer(loops) / loops * 1e9 for _ in range(repeats)]
-        finally:
-            if bench.teardown is not None:
-                _maybe_await(runner, bench.teardown(ns))
-    return Sample(bench.name, bench.group, bench.kind, loops, samples)
+@dataclass(slots=True)
+class _Prepared:
+    bench: Bench
+    runner: asyncio.Runner
+    namespace: Namespace
+    timer: Callable[[int], float]
+    loops: int = 0
+    ns_per_op: list[float] = field(default_factory=list)
+
+
+def _prepare(bench: Bench) -> _Prepared:
+    runner = asyncio.Runner()
+    try:
+        namespace = _maybe_await(runner, bench.setup())
+    except BaseException:
+        runner.close()
+        raise
+    if bench.is_async:
+        timer = _async_timer(runner, bench.stmt, namespace)
+    else:
+        timer = _sync_timer(bench.stmt, namespace)
+    return _Prepared(bench, runner, namespace, timer)
+
+
+def _dispose(item: _Prepared) -> None:
+    try:
+        if item.bench.teardown is not None:
+            _maybe_await(item.runner, item.bench.teardown(item.namespace))
+    finally:
+        item.runner.close()
+
+
+def run_benches(
+    benches: Sequence[Bench],
+    *,
+    repeats: int,
+    target_s: float,
+    progress: Callable[[str], None] = lambda _: None,
+) -> list[Sample]:
+    """Set up and calibrate every bench, then time ``repeats`` interleaved rounds."""
+    prepared: list[_Prepared] = []
+    try:
+        for bench in benches:
+            prepared.append(_prepare(bench))
+            prepared[-1].loops = _calibrate(prepared[-1].timer, target_s)
+        progress(f"set up and calibrated {len(prepared)} rows")
+        for round_ in range(repeats):
+            for item in prepared:
+                item.ns_per_op.append(item.timer(item.loops) / item.loops * 1e9)
+            progress(f"round {round_ + 1}/{repeats}")
+    finally:
+        for item in prepared:
+            _dispose(item)
+    return [Sample(i.bench.name, i.bench.group, i.bench.kind, i.loops, i.ns_per_op) for i in prepared]
 
 
 def _maybe_await(runner: asyncio.Runner, value: Any) -> Any:

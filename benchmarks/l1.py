@@ -3,11 +3,12 @@
 Runs, in one process (or in each of ``--processes N`` fresh processes, one after
 another, then takes the median over processes):
 
-1. the micro rows (:mod:`benchmarks.suite`, :mod:`benchmarks.peers`): ns/op of
-   one operation in a timeit-style loop, gc off, ``--repeats`` runs;
-2. ADR-014's "1000 ops" figures (:mod:`benchmarks.adr`);
-3. the contended run: 2 threads and the event loop on one cache
-   (:mod:`benchmarks.contention`).
+1. ADR-014's "1000 ops" figures (:mod:`benchmarks.adr`);
+2. the contended run: 2 threads and the event loop on one cache
+   (:mod:`benchmarks.contention`);
+3. the micro rows (:mod:`benchmarks.suite`, :mod:`benchmarks.peers`): ns/op of
+   one operation in a timeit-style loop, gc off, ``--repeats`` interleaved
+   rounds (:mod:`benchmarks.harness`).
 
 Peers that are not installed are reported as skipped. Progress goes to stderr,
 the table to stdout. See ``docs/benchmarks.md`` for the method and a reading.
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 import time
@@ -27,8 +29,8 @@ from typing import Any
 
 from benchmarks.adr import run_adr
 from benchmarks.contention import run_contention
-from benchmarks.harness import Bench, run_bench
-from benchmarks.machine import machine_facts
+from benchmarks.harness import Bench, run_benches
+from benchmarks.machine import CpuShare, machine_facts
 from benchmarks.peers import peer_benches
 from benchmarks.report import summarise
 from benchmarks.suite import baseline_benches, minimal_benches, otel_cache_benches
@@ -76,7 +78,7 @@ def _benches(only: str) -> tuple[list[Bench], list[str]]:
 
 def run_once(config: Config) -> dict[str, Any]:
     """Every measurement once, in this process; JSON-friendly raw results."""
-    # The scenarios first: peers imported later (theine) may leave threads behind.
+    # The scenarios first: a peer's setup may start threads (theine does).
     _progress("ADR-014 batches")
     adr = [asdict(sample) for sample in run_adr(config.adr_repeats)]
     contention = []
@@ -84,12 +86,8 @@ def run_once(config: Config) -> dict[str, Any]:
         _progress(f"contended run {run + 1}/{config.contention_runs}")
         contention.append(run_contention(config.contention_s))
     benches, skipped = _benches(config.only)
-    micro = []
-    for index, bench in enumerate(benches, 1):
-        sample = run_bench(bench, repeats=config.repeats, target_s=config.target_s)
-        micro.append(asdict(sample))
-        median = sorted(sample.ns_per_op)[len(sample.ns_per_op) // 2]
-        _progress(f"[{index}/{len(benches)}] {bench.name}: {median:,.1f} ns/op")
+    samples = run_benches(benches, repeats=config.repeats, target_s=config.target_s, progress=_progress)
+    micro = [asdict(sample) for sample in samples]
     return {"micro": micro, "adr": adr, "contention": contention, "skipped": skipped}
 
 
@@ -144,12 +142,20 @@ def main(argv: list[str] | None = None) -> int:
         json.dump(run_once(config), sys.stdout)
         return 0
     facts = machine_facts()
+    cpu = CpuShare()
     started = time.perf_counter()
     if config.processes == 1:
         runs = [run_once(config)]
     else:
         runs = [_run_child(config, index) for index in range(config.processes)]
-    meta = {**facts, **asdict(config), "elapsed_s": round(time.perf_counter() - started, 1)}
+    elapsed_s = round(time.perf_counter() - started, 1)
+    meta = {
+        **facts,
+        **asdict(config),
+        "elapsed_s": elapsed_s,
+        "cpu_share": cpu.stop(),
+        "loadavg": os.getloadavg(),
+    }
     report = summarise(runs, meta)
     if args.markdown or importlib.util.find_spec("rich") is None:
         print(report.markdown())

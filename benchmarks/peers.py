@@ -2,9 +2,9 @@
 
 A peer that is not installed is skipped, never fatal: :func:`peer_benches`
 returns the rows it can run and the names of the packages it skipped. Peers are
-imported only in their setup, so a peer's import-time side effects (theine starts
-a maintenance thread on import) do not touch the rows timed before it; theine
-therefore comes last.
+imported only in their setup, so that their import-time side effects (theine
+starts a maintenance thread, which wakes once a second) come after the ADR and
+contended scenarios, which run first.
 
 * cachetools ``LRUCache`` / ``TTLCache(ttl=600)``: ``get`` hit, ``c[k] = v``
   update and insert+evict (not thread-safe; no lock).
@@ -137,7 +137,6 @@ def _theine_benches() -> list[Bench]:
     ]
 
 
-# In run order; theine last (see the module docstring).
 _PEERS: tuple[tuple[str, Callable[[], list[Bench]]], ...] = (
     ("cachetools", _cachetools_benches),
     ("async_lru", _async_lru_benches),

@@ -150,6 +150,13 @@ def _notes(report: Report) -> list[str]:
             )
         )
     notes.append("x min LRU: median over the median of the minimal OrderedDict LRU doing the same operation.")
+    share = meta["cpu_share"]
+    if share["others"] is not None:
+        notes.append(
+            f"other processes used {share['others']:.0%} of the CPUs during the run "
+            f"(steal {share['steal']:.0%}); load average at the end {meta['loadavg'][0]:.2f}; "
+            f"run took {meta['elapsed_s']} s"
+        )
     if report.skipped:
         notes.append("skipped (not installed): " + ", ".join(report.skipped))
     return notes

@@ -38,7 +38,7 @@ def baseline_benches() -> list[Bench]:
     return [
         Bench("loop overhead (pass)", group, "pass", dict),
         Bench("async loop overhead (pass)", group, "pass", dict, is_async=True),
-        Bench("next(cycle) (insert key source)", group, "next(keys)", lambda: {"keys": insert_keys()}),
+        Bench("next(cycle) (put-insert key source)", group, "next(keys)", lambda: {"keys": insert_keys()}),
         Bench("dict.get hit", group, "d.get(k)", lambda: {"d": dict.fromkeys(KEYS, VALUE), "k": HIT_KEY}),
         Bench(
             "OrderedDict [k] + move_to_end",

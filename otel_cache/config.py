@@ -37,7 +37,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from otel_cache.core.ttl import validate_ttl
 from otel_cache.errors import CacheConfigError
@@ -112,8 +112,15 @@ class CacheConfig:
             if raw is None or raw.strip() == "":
                 continue
             values[f.name] = _parse(f.name, raw.strip(), f.type)
+        from_environment = set(values)
         values.update(overrides)
-        return cls(**values)  # type: ignore[arg-type]
+        try:
+            return cls(**values)  # type: ignore[arg-type]
+        except CacheConfigError as exc:
+            field_name = str(exc).split(" ", 1)[0]
+            if field_name in from_environment - set(overrides):
+                raise CacheConfigError(f"{_PREFIX}{field_name.upper()}: {exc}") from exc
+            raise
 
     def with_changes(self, **changes: object) -> CacheConfig:
         """A copy with some fields changed (validated again)."""
@@ -129,12 +136,19 @@ class CacheConfig:
         if self.redis_url is None:
             return None
         parts = urlsplit(self.redis_url)
-        if parts.password is None:
-            return self.redis_url
-        user = parts.username or ""
-        host = parts.hostname or ""
-        netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
-        return urlunsplit(parts._replace(netloc=netloc))
+        netloc = parts.netloc
+        if "@" in netloc:
+            userinfo, hostport = netloc.rsplit("@", 1)
+            if ":" in userinfo:
+                netloc = userinfo.split(":", 1)[0] + ":***@" + hostport
+        query = urlencode(
+            [
+                (k, "***" if k.lower() == "password" else v)
+                for k, v in parse_qsl(parts.query, keep_blank_values=True)
+            ],
+            safe="*",
+        )
+        return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 def _parse(name: str, raw: str, annotation: object) -> object:

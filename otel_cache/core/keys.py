@@ -41,8 +41,9 @@ _SCALARS = (str, int, float, bool, type(None), bytes)
 
 def render_key(key: Hashable) -> str:
     """The text form of ``key`` inside Redis (without namespace)."""
-    if type(key) is str:
-        return key if not key.startswith(_ESCAPE) else _ESCAPE + _dumps(["s", key])
+    if isinstance(key, str):
+        text = key if type(key) is str else str.__str__(key)  # str subclasses (StrEnum) equal their str
+        return text if not text.startswith(_ESCAPE) else _ESCAPE + _dumps(["s", text])
     return _ESCAPE + _dumps(_tag(key))
 
 
@@ -74,7 +75,7 @@ def _tag(key: object) -> object:
             return ["i", str(int(key))]
         return ["f", repr(key)]
     if isinstance(key, str):
-        return ["s", key]
+        return ["s", str.__str__(key)]
     if isinstance(key, bytes):
         return ["b", key.hex()]
     if isinstance(key, tuple):
@@ -138,7 +139,8 @@ def _canonical(value: Any) -> Any:
         return {"__type__": _type_name(value), **_canonical(fields)}
     model_dump = getattr(value, "model_dump", None)
     if callable(model_dump):  # pydantic v2 model
-        return {"__type__": _type_name(value), **_canonical(model_dump(mode="json"))}
+        # Python mode keeps sets as sets, which _canonical orders; JSON mode would list them in hash order.
+        return {"__type__": _type_name(value), **_canonical(model_dump())}
     raise CacheKeyError(
         f"queries cannot contain a {type(value).__name__}; use plain data, dataclasses or models"
     )
@@ -146,6 +148,6 @@ def _canonical(value: Any) -> Any:
 
 def _canonical_key(key: object) -> object:
     canonical = _canonical(key)
-    if isinstance(canonical, str):
+    if isinstance(canonical, str) and not canonical.startswith(_ESCAPE):
         return canonical
     return _ESCAPE + orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS).decode()

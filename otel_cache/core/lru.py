@@ -44,6 +44,7 @@ _SIZE = EvictionReason.SIZE
 _EXPIRED = EvictionReason.EXPIRED
 _DELETED = EvictionReason.DELETED
 _REJECTED = EvictionReason.REJECTED
+_SMALLEST_DEADLINE = math.nextafter(0.0, 1.0)
 
 # (value, expires_at, size)
 _Entry = tuple[V, float, int]
@@ -83,10 +84,9 @@ class LRUCore(Generic[K, V]):
         expiry_resolution: float = 1.0,
         expiry_batch: int = 64,
     ) -> None:
-        if max_entries is not None and (isinstance(max_entries, bool) or max_entries < 1):
-            raise CacheConfigError(f"max_entries must be a positive int or None, got {max_entries!r}")
-        if max_bytes is not None and (isinstance(max_bytes, bool) or max_bytes < 1):
-            raise CacheConfigError(f"max_bytes must be a positive int or None, got {max_bytes!r}")
+        for name, bound in (("max_entries", max_entries), ("max_bytes", max_bytes)):
+            if bound is not None and (not isinstance(bound, int) or isinstance(bound, bool) or bound < 1):
+                raise CacheConfigError(f"{name} must be a positive int or None, got {bound!r}")
         if max_bytes is not None and sizer is None:
             raise CacheConfigError("a byte bound needs a sizer")
         if not expiry_resolution > 0 or expiry_batch < 1:
@@ -148,6 +148,8 @@ class LRUCore(Generic[K, V]):
         size = self._size_of(key, value)
         now = self._clock()
         expires_at = now + seconds if seconds is not None else 0.0
+        if expires_at == 0.0 and seconds is not None:
+            expires_at = _SMALLEST_DEADLINE  # 0.0 means "never"
         data = self._data
         try:
             old = data.get(key)

@@ -1,10 +1,11 @@
 """Byte sizes of cached values, for the L1 byte bound.
 
 :func:`deep_sizeof` is ``sys.getsizeof`` plus the contents of the common
-containers (list, tuple, set, frozenset, dict), recursively, each object counted
-once. It is an estimate of what the value keeps alive, not an exact figure: shared
-objects (interned strings, small ints) are charged to every value that holds them.
-Any callable ``(object) -> int`` can replace it (``Sizer``).
+containers (list, tuple, set, frozenset, dict and their subclasses), recursively,
+each object counted once per value. It is an estimate of what the value keeps
+alive, not an exact figure: objects shared between values (interned strings,
+small ints) are charged to every value that holds them. Any callable
+``(object) -> int`` can replace it (``Sizer``).
 """
 
 from __future__ import annotations
@@ -23,28 +24,22 @@ _MAX_DEPTH = 32
 
 def deep_sizeof(value: object) -> int:
     """Return the size in bytes of ``value`` and of the containers' contents."""
-    if type(value) not in _CONTAINERS:
+    if not isinstance(value, _CONTAINERS):
         return _getsizeof(value)
-    return _container_size(value, set(), 0)
+    return _size(value, set(), 0)
 
 
-def _container_size(value: object, seen: set[int], depth: int) -> int:
+def _size(value: object, seen: set[int], depth: int) -> int:
     if id(value) in seen:
         return 0
     seen.add(id(value))
     size = _getsizeof(value)
-    if depth >= _MAX_DEPTH:
+    if depth >= _MAX_DEPTH or not isinstance(value, _CONTAINERS):
         return size
     if isinstance(value, dict):
         for k, v in value.items():
-            size += _child_size(k, seen, depth) + _child_size(v, seen, depth)
-    elif isinstance(value, _CONTAINERS):
+            size += _size(k, seen, depth + 1) + _size(v, seen, depth + 1)
+    else:
         for item in value:
-            size += _child_size(item, seen, depth)
+            size += _size(item, seen, depth + 1)
     return size
-
-
-def _child_size(value: object, seen: set[int], depth: int) -> int:
-    if isinstance(value, _CONTAINERS):
-        return _container_size(value, seen, depth + 1)
-    return _getsizeof(value)

@@ -20,7 +20,11 @@ Acquisition, fast path first::
 
 A coroutine never blocks the loop for more than ``slice`` (0.5 ms) at a time: if a
 thread held the lock longer (it cannot, by construction, but a GIL switch can
-delay its release) the coroutine yields to the loop between attempts.
+delay its release) the coroutine yields to the loop between attempts. Coroutines
+that wait together queue on a per-loop ``asyncio.Lock`` first, so that only one
+of them blocks the loop at a time (N waiters do not stall it N slices a turn).
+The blocking attempt matters: it releases the GIL, which lets the holding thread
+finish its critical section at once instead of after a GIL switch interval.
 
 Contended waits are recorded as plain numbers under the lock (count, total,
 max, log-scale buckets) and handed to listeners (the telemetry layer) after the
@@ -33,6 +37,7 @@ import asyncio
 import contextlib
 import threading
 import time
+import weakref
 from bisect import bisect_left
 from collections.abc import Callable
 
@@ -63,6 +68,7 @@ class TimedLock:
 
     __slots__ = (
         "_buckets",
+        "_gates",
         "_listeners",
         "_lock",
         "contended",
@@ -83,6 +89,9 @@ class TimedLock:
         self.max_wait_s = 0.0
         self._buckets = [0] * (len(WAIT_BUCKETS) + 1)
         self._listeners: tuple[WaitListener, ...] = ()
+        self._gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def acquire_contended(self) -> float:
         """Block the calling thread until the lock is held; return the wait."""
@@ -93,14 +102,26 @@ class TimedLock:
         return wait
 
     async def aacquire_contended(self) -> float:
-        """Take the lock from a coroutine, yielding to the loop between short attempts."""
+        """Take the lock from a coroutine, yielding to the loop between short attempts.
+
+        Coroutines of one loop queue on an ``asyncio.Lock`` (the *gate*) first, so
+        that only one of them at a time blocks the loop, for at most one slice.
+        """
         start = _perf_counter()
         acquire = self._lock.acquire
-        while not acquire(True, _ASYNC_SLICE_S):  # noqa: ASYNC110 - a thread lock has no awaitable
-            await asyncio.sleep(0)
+        async with self._gate():
+            while not acquire(True, _ASYNC_SLICE_S):  # noqa: ASYNC110 - a thread lock has no awaitable
+                await asyncio.sleep(0)
         wait = _perf_counter() - start
         self._record(wait)
         return wait
+
+    def _gate(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        gate = self._gates.get(loop)
+        if gate is None:
+            gate = self._gates[loop] = asyncio.Lock()
+        return gate
 
     def notify(self, wait: float) -> None:
         """Hand a contended wait to the listeners; call after releasing the lock."""

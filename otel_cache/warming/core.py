@@ -35,6 +35,7 @@ from otel_cache.errors import CacheConfigError
 
 __all__ = [
     "AsyncPutCache",
+    "DualPutCache",
     "KeySource",
     "PutCache",
     "WarmRun",
@@ -42,6 +43,7 @@ __all__ = [
     "WarmerStats",
     "logger",
     "validate_interval",
+    "validate_loader",
     "validate_positive_int",
 ]
 
@@ -67,6 +69,10 @@ class AsyncPutCache(Protocol[K_contra, V_contra]):
     """What :class:`~otel_cache.warming.AsyncWarmer` needs of a cache (``AsyncLRUCache`` has it)."""
 
     async def aput(self, key: K_contra, value: V_contra, ttl: float | None, /) -> object: ...
+
+
+class DualPutCache(PutCache[K_contra, V_contra], AsyncPutCache[K_contra, V_contra], Protocol):
+    """A cache either warmer can fill, for ``CacheWarmer(async_mode=<a bool known at run time>)``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +149,11 @@ class WarmerCore(Generic[K]):
             self._keys = tuple(keys)
         else:
             raise CacheConfigError(f"keys must be an iterable or a callable, not {type(keys).__name__}")
+
+    @property
+    def label(self) -> str:
+        """The name of the warmer's thread or scheduler task."""
+        return f"otel-cache-warmer-{self.name}"
 
     def stats(self) -> WarmerStats:
         """The counters as of the last finished run."""
@@ -225,6 +236,12 @@ def validate_interval(interval: object) -> float:
     if not math.isfinite(seconds) or seconds <= 0:
         raise CacheConfigError(f"interval must be a positive finite number of seconds, got {interval!r}")
     return seconds
+
+
+def validate_loader(loader: object) -> None:
+    """:class:`CacheConfigError` unless ``loader`` is callable."""
+    if not callable(loader):
+        raise CacheConfigError(f"loader must be callable, not {type(loader).__name__}")
 
 
 def validate_positive_int(value: object, name: str) -> int:

@@ -8,7 +8,7 @@ from typing import Any, Literal, TypeVar, overload
 
 from otel_cache.core.lru import Clock
 from otel_cache.errors import CacheConfigError
-from otel_cache.warming.core import AsyncPutCache, KeySource, PutCache
+from otel_cache.warming.core import AsyncPutCache, DualPutCache, KeySource, PutCache
 from otel_cache.warming.tasks import AsyncWarmer
 from otel_cache.warming.thread import ThreadWarmer
 
@@ -36,7 +36,7 @@ def CacheWarmer(
 @overload
 def CacheWarmer(
     cache: AsyncPutCache[K, V],
-    loader: Callable[[K], Awaitable[V]] | Callable[[K], V],
+    loader: Callable[[K], Awaitable[V] | V],
     keys: KeySource[K],
     *,
     interval: float,
@@ -47,6 +47,21 @@ def CacheWarmer(
     concurrency: int = 8,
     clock: Clock = time.perf_counter,
 ) -> AsyncWarmer[K, V]: ...
+
+
+@overload
+def CacheWarmer(
+    cache: DualPutCache[K, V],
+    loader: Callable[[K], V],
+    keys: KeySource[K],
+    *,
+    interval: float,
+    async_mode: bool,
+    ttl: float | None = None,
+    name: str = "warmer",
+    run_immediately: bool = True,
+    clock: Clock = time.perf_counter,
+) -> ThreadWarmer[K, V] | AsyncWarmer[K, V]: ...
 
 
 def CacheWarmer(
@@ -65,6 +80,8 @@ def CacheWarmer(
     """A :class:`ThreadWarmer` (``async_mode=False``) or an :class:`AsyncWarmer` (``async_mode=True``).
 
     The arguments are those of the chosen class; ``concurrency`` is for async mode only.
+    With ``async_mode`` known only at run time, the loader must be a plain function
+    (the thread cannot await) and the cache must have both ``put`` and ``aput``.
 
     Raises:
         CacheConfigError: an invalid argument, or ``concurrency`` in sync mode.

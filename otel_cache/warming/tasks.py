@@ -24,7 +24,6 @@ from types import TracebackType
 from typing import Generic, TypeVar
 
 from otel_cache.core.lru import Clock
-from otel_cache.errors import CacheConfigError
 from otel_cache.warming.core import (
     AsyncPutCache,
     KeySource,
@@ -32,6 +31,7 @@ from otel_cache.warming.core import (
     WarmerStats,
     WarmRun,
     logger,
+    validate_loader,
     validate_positive_int,
 )
 
@@ -66,7 +66,7 @@ class AsyncWarmer(Generic[K, V]):
     def __init__(
         self,
         cache: AsyncPutCache[K, V],
-        loader: Callable[[K], Awaitable[V]] | Callable[[K], V],
+        loader: Callable[[K], Awaitable[V] | V],
         keys: KeySource[K],
         *,
         interval: float,
@@ -76,8 +76,7 @@ class AsyncWarmer(Generic[K, V]):
         concurrency: int = 8,
         clock: Clock = time.perf_counter,
     ) -> None:
-        if not callable(loader):
-            raise CacheConfigError(f"loader must be callable, not {type(loader).__name__}")
+        validate_loader(loader)
         self._core: WarmerCore[K] = WarmerCore(keys, interval=interval, ttl=ttl, name=name, clock=clock)
         self._concurrency = validate_positive_int(concurrency, "concurrency")
         self._cache = cache
@@ -93,7 +92,7 @@ class AsyncWarmer(Generic[K, V]):
     @property
     def task_name(self) -> str:
         """The name of the warmer's scheduler task (workers add ``-<n>``)."""
-        return f"otel-cache-warmer-{self._core.name}"
+        return self._core.label
 
     @property
     def running(self) -> bool:

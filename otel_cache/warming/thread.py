@@ -21,7 +21,7 @@ from typing import Generic, TypeVar
 
 from otel_cache.core.lru import Clock
 from otel_cache.errors import CacheConfigError
-from otel_cache.warming.core import KeySource, PutCache, WarmerCore, WarmerStats, logger
+from otel_cache.warming.core import KeySource, PutCache, WarmerCore, WarmerStats, logger, validate_loader
 
 __all__ = ["ThreadWarmer"]
 
@@ -58,8 +58,7 @@ class ThreadWarmer(Generic[K, V]):
         run_immediately: bool = True,
         clock: Clock = time.perf_counter,
     ) -> None:
-        if not callable(loader):
-            raise CacheConfigError(f"loader must be callable, not {type(loader).__name__}")
+        validate_loader(loader)
         if inspect.iscoroutinefunction(loader):
             raise CacheConfigError("ThreadWarmer needs a plain function as loader; use AsyncWarmer")
         self._core: WarmerCore[K] = WarmerCore(keys, interval=interval, ttl=ttl, name=name, clock=clock)
@@ -78,7 +77,7 @@ class ThreadWarmer(Generic[K, V]):
     @property
     def thread_name(self) -> str:
         """The name of the warmer's thread."""
-        return f"otel-cache-warmer-{self._core.name}"
+        return self._core.label
 
     @property
     def running(self) -> bool:

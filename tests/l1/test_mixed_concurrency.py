@@ -25,6 +25,7 @@ from tests.support import ManualClock
 THREADS = 4
 COROUTINES = 200
 DURATION_S = 0.7
+TTLS = (None, None, 0.1, 30.0)  # None: the cache's default TTL
 MISS: Any = object()
 ABSENT: Any = object()
 
@@ -77,7 +78,7 @@ def worker_flow(
         if r < 0.35:
             version += 1
             value = (w.name, key, version)
-            stored = yield ("put", (key, value))
+            stored = yield ("put", (key, value, rng.choice(TTLS)))
             w.puts += 1
             assert stored is True
             w.last[key] = value
@@ -117,7 +118,7 @@ def worker_flow(
             got = yield ("get", (key, MISS))
             w.lookups += 1
             w.check_read(key, got)
-        if clock is not None and w.ops % 64 == 0:
+        if clock is not None and w.ops % 16 == 0:
             clock.advance(0.05)
 
 
@@ -254,7 +255,7 @@ async def test_small_cache_under_threads_and_coroutines() -> None:
     cache, workers, notified = await stress(
         max_entries=max_entries,
         max_bytes=max_bytes,
-        default_ttl=1.0,
+        default_ttl=0.5,
         oversize="x" * (max_bytes + 1000),
         advance_clock=True,
     )

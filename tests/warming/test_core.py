@@ -129,3 +129,7 @@ def test_failure_log_names_the_stage_and_key(caplog: pytest.LogCaptureFixture) -
 )
 def test_next_delay_keeps_a_fixed_cadence(duration: float, delay: float) -> None:
     assert WarmerCore(["a"], interval=10).next_delay(duration) == pytest.approx(delay)
+
+
+def test_label_names_the_thread_or_task() -> None:
+    assert WarmerCore(["a"], interval=1, name="users").label == "otel-cache-warmer-users"

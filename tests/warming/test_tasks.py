@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 
 import pytest
 
 from otel_cache.errors import CacheConfigError
 from otel_cache.l1 import AsyncLRUCache
 from otel_cache.warming import AsyncWarmer
-from tests.warming.conftest import eventually, warmer_tasks, warmer_threads
+from tests.warming.helpers import eventually, warmer_tasks, warmer_threads
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -32,25 +32,33 @@ async def test_runs_as_one_named_task_and_no_thread() -> None:
     finally:
         await warmer.stop()
     assert cache.get("a") == "A"
-    assert warmer_tasks() == [] and warmer_threads() == []
+    assert warmer_tasks() == []
+    assert warmer_threads() == []
 
 
-async def test_async_sync_and_awaitable_returning_loaders() -> None:
-    async def fetch(key: str) -> str:
-        await asyncio.sleep(0)
-        return f"async-{key}"
+async def _fetch(key: str) -> str:
+    await asyncio.sleep(0)
+    return f"async-{key}"
 
-    def compute(key: str) -> str:
-        return f"sync-{key}"
 
-    def deferred(key: str) -> Awaitable[str]:
-        return fetch(key)
+def _compute(key: str) -> str:
+    return f"sync-{key}"
 
-    for loader, expected in [(fetch, "async-a"), (compute, "sync-a"), (deferred, "async-a")]:
-        cache: AsyncLRUCache[str, str] = AsyncLRUCache()
-        stats = await AsyncWarmer(cache, loader, ["a", "b"], interval=1).run_once()
-        assert (stats.keys_warmed, stats.failures) == (2, 0)
-        assert cache.get("a") == expected
+
+def _deferred(key: str) -> Awaitable[str]:
+    return _fetch(key)
+
+
+@pytest.mark.parametrize(
+    ("loader", "expected"),
+    [(_fetch, "async-a"), (_compute, "sync-a"), (_deferred, "async-a")],
+    ids=["async-def", "plain-function", "returns-awaitable"],
+)
+async def test_async_and_sync_loaders(loader: Callable[[str], Awaitable[str] | str], expected: str) -> None:
+    cache: AsyncLRUCache[str, str] = AsyncLRUCache()
+    stats = await AsyncWarmer(cache, loader, ["a", "b"], interval=1).run_once()
+    assert (stats.keys_warmed, stats.failures) == (2, 0)
+    assert cache.get("a") == expected
 
 
 async def test_an_async_loader_that_raises_fails_its_key_only() -> None:
@@ -95,7 +103,8 @@ async def test_stop_cancels_a_run_in_progress_and_its_workers() -> None:
         await never.wait()
         return key
 
-    warmer = AsyncWarmer(AsyncLRUCache(), hang, range(10), interval=30, concurrency=4)
+    cache: AsyncLRUCache[int, int] = AsyncLRUCache()
+    warmer = AsyncWarmer(cache, hang, range(10), interval=30, concurrency=4)
     warmer.start()
     await eventually(lambda: started == 4)
     assert len(warmer_tasks()) == 5, "the scheduler and its four workers"

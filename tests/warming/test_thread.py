@@ -11,7 +11,7 @@ import pytest
 from otel_cache.errors import CacheConfigError
 from otel_cache.l1 import AsyncLRUCache
 from otel_cache.warming import ThreadWarmer
-from tests.warming.conftest import warmer_threads
+from tests.warming.helpers import warmer_threads
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -139,7 +139,7 @@ def test_an_async_loader_is_refused() -> None:
         return key
 
     with pytest.raises(CacheConfigError, match="AsyncWarmer"):
-        ThreadWarmer(AsyncLRUCache(), loader, ["a"], interval=1)  # type: ignore[arg-type]
+        ThreadWarmer(AsyncLRUCache(), loader, ["a"], interval=1)
 
 
 def test_context_manager_starts_and_stops() -> None:
