@@ -11,8 +11,8 @@ was. Here an op is drawn from a fixed, shuffled list of 1000: 80% hits
 * ``10 workers``: ``asyncio.gather`` of 10 coroutines doing 100 of them each
   (1000 ops in all). No op suspends, so the workers run one after another.
 
-Each figure is the wall time of a whole batch (gc off), repeated; the report gives
-the median in ms per 1000 ops.
+Each figure is the wall time of a whole batch (gc off); the three batches are
+repeated round-robin, and the report gives the median in ms per 1000 ops.
 """
 
 from __future__ import annotations
@@ -93,26 +93,29 @@ async def _workers_batch(cache: AsyncLRUCache[str, str], ops: list[Op]) -> float
     return time.perf_counter() - start
 
 
-def _repeat(batch: Callable[[], float], repeats: int) -> list[float]:
-    batch()  # warm-up, not counted
-    gc.disable()
-    try:
-        return [batch() for _ in range(repeats)]
-    finally:
-        gc.enable()
-
-
 def run_adr(repeats: int) -> list[AdrSample]:
-    """Time each of the three ADR batches ``repeats`` times on a fresh cache."""
+    """Time each of the three ADR batches ``repeats`` times, interleaved, each on its own cache."""
     ops = make_ops()
-    cache = _new_cache()
-    samples = [AdrSample("sync: 1000 ops", 0.450, _repeat(lambda: _sync_batch(cache, ops), repeats))]
     with asyncio.Runner() as runner:
-        for name, claim_s, batch in (
-            ("async: 1000 ops", 0.215, _async_batch),
-            (f"async: {WORKERS} workers, 1000 ops", 0.780, _workers_batch),
-        ):
-            cache = _new_cache()
-            seconds = _repeat(lambda b=batch, c=cache: runner.run(b(c, ops)), repeats)
-            samples.append(AdrSample(name, claim_s, seconds))
-    return samples
+        sync_cache, async_cache, workers_cache = _new_cache(), _new_cache(), _new_cache()
+        batches: list[tuple[str, float, Callable[[], float]]] = [
+            ("sync: 1000 ops", 0.450, lambda: _sync_batch(sync_cache, ops)),
+            ("async: 1000 ops", 0.215, lambda: runner.run(_async_batch(async_cache, ops))),
+            (
+                f"async: {WORKERS} workers, 1000 ops",
+                0.780,
+                lambda: runner.run(_workers_batch(workers_cache, ops)),
+            ),
+        ]
+        for _, _, batch in batches:
+            batch()  # warm-up, not counted
+        seconds: list[list[float]] = [[] for _ in batches]
+        gc.disable()
+        try:
+            # Round-robin, so that a busy spell of the machine hits every batch alike.
+            for _ in range(repeats):
+                for (_, _, batch), times in zip(batches, seconds, strict=True):
+                    times.append(batch())
+        finally:
+            gc.enable()
+    return [AdrSample(name, claim, times) for (name, claim, _), times in zip(batches, seconds, strict=True)]

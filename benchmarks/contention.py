@@ -32,6 +32,7 @@ import math
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from itertools import cycle, islice
 
 from benchmarks.adr import Op, make_ops
@@ -86,16 +87,26 @@ def _thread_side(
     rates.append(done / (time.perf_counter() - began))
 
 
-async def _loop_side(cache: AsyncLRUCache[str, str], keys: list[str], duration_s: float) -> float:
-    aget = cache.aget
-    done = 0
-    began = time.perf_counter()
+@dataclass(frozen=True, slots=True)
+class _LoopSide:
+    rate: float  # ops/s
+    latencies: list[float]  # seconds, one per aget
+
+
+async def _loop_side(cache: AsyncLRUCache[str, str], keys: list[str], duration_s: float) -> _LoopSide:
+    # Each aget is timed (about 2 clock reads per op, in every part alike): a stall
+    # behind a thread shows up as one slow aget, whatever its cause (lock or GIL).
+    aget, clock = cache.aget, time.perf_counter
+    latencies: list[float] = []
+    record = latencies.append
+    began = clock()
     deadline = began + duration_s
-    while time.perf_counter() < deadline:
+    while clock() < deadline:
         for key in keys:
+            before = clock()
             await aget(key)
-        done += len(keys)
-    return done / (time.perf_counter() - began)
+            record(clock() - before)
+    return _LoopSide(len(latencies) / (clock() - began), latencies)
 
 
 def _quantile(values: list[float], q: float) -> float:
@@ -113,13 +124,20 @@ def _waits(prefix: str, waits: list[float]) -> dict[str, float]:
     }
 
 
+def _latency(part: str, side: _LoopSide) -> dict[str, float]:
+    return {
+        f"loop aget p99 µs: {part}": _quantile(side.latencies, 0.99) * 1e6,
+        f"loop aget max µs: {part}": max(side.latencies, default=0.0) * 1e6,
+    }
+
+
 def _mixed(
     runner: asyncio.Runner,
     loop_cache: AsyncLRUCache[str, str],
     thread_caches: list[AsyncLRUCache[str, str]],
     duration_s: float,
-) -> tuple[float, float]:
-    """Threads on ``thread_caches`` and the loop on ``loop_cache`` at once: (loop ops/s, threads ops/s)."""
+) -> tuple[_LoopSide, float]:
+    """Threads on ``thread_caches`` and the loop on ``loop_cache`` at once: (loop side, threads ops/s)."""
     ops = make_ops()
     keys = [key for _, key in islice(cycle(ops), _CHUNK)]
     start, stop = threading.Barrier(len(thread_caches) + 1), threading.Event()
@@ -132,12 +150,12 @@ def _mixed(
         thread.start()
     start.wait()
     try:
-        loop_rate = runner.run(_loop_side(loop_cache, keys, duration_s))
+        loop_side = runner.run(_loop_side(loop_cache, keys, duration_s))
     finally:
         stop.set()
         for thread in threads:
             thread.join()
-    return loop_rate, sum(rates)
+    return loop_side, sum(rates)
 
 
 def run_contention(duration_s: float) -> dict[str, float]:
@@ -159,13 +177,14 @@ def run_contention(duration_s: float) -> dict[str, float]:
     lock = cache.lock_stats()
     loop_thread = threading.get_ident()
     return {
-        "loop aget ops/s: alone": alone,
-        "loop aget ops/s: threads on own caches": own_loop,
-        "loop aget ops/s: threads on the same cache": shared_loop,
+        "loop aget ops/s: alone": alone.rate,
+        "loop aget ops/s: own caches": own_loop.rate,
+        "loop aget ops/s: same cache": shared_loop.rate,
         f"{THREADS} threads get/put ops/s: own caches": own_threads,
         f"{THREADS} threads get/put ops/s: same cache": shared_threads,
-        "all sides ops/s: own caches": own_loop + own_threads,
-        "all sides ops/s: same cache": shared_loop + shared_threads,
+        **_latency("alone", alone),
+        **_latency("own caches", own_loop),
+        **_latency("same cache", shared_loop),
         "lock contended waits": lock.contended,
         "lock max wait µs": lock.max_wait_s * 1e6,
         "lock p99 wait µs (bucket bound)": bucket_quantile(lock, 0.99) * 1e6,

@@ -63,8 +63,8 @@ class Config:
         ]  # fmt: skip
 
 
-FULL = Config(processes=3, repeats=7, target_s=0.05, adr_repeats=30, contention_s=1.0, contention_runs=2)
-QUICK = Config(processes=1, repeats=5, target_s=0.01, adr_repeats=5, contention_s=0.25, contention_runs=1)
+FULL = Config(processes=3, repeats=7, target_s=0.05, adr_repeats=300, contention_s=1.0, contention_runs=1)
+QUICK = Config(processes=1, repeats=5, target_s=0.01, adr_repeats=50, contention_s=0.25, contention_runs=1)
 
 
 def _benches(only: str) -> tuple[list[Bench], list[str]]:

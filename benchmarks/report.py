@@ -3,7 +3,8 @@
 A process's raw results are JSON-friendly dicts (see :func:`benchmarks.l1.run_once`).
 Summaries follow one rule: within a process a figure is the median of its repeats;
 over several processes it is the median of the process medians, and min..max is
-taken over those medians (over the repeats when there is one process).
+taken over those medians (over the repeats when there is one process). The
+contended runs are summarised over all runs of all processes (``median_low``).
 """
 
 from __future__ import annotations
@@ -86,7 +87,8 @@ def _contention_rows(runs: Sequence[RawRun]) -> list[Row]:
     rows = []
     for metric in all_runs[0]:
         values = [result[metric] for result in all_runs]
-        rows.append(Row("contention", metric, statistics.median(values), min(values), max(values)))
+        # median_low: an observed value, never the mean of two (a bucket bound stays a bound).
+        rows.append(Row("contention", metric, statistics.median_low(values), min(values), max(values)))
     return rows
 
 

@@ -136,18 +136,18 @@ class CacheConfig:
         if self.redis_url is None:
             return None
         parts = urlsplit(self.redis_url)
+        pairs = parse_qsl(parts.query, keep_blank_values=True)
+        has_query_password = any(k.lower() == "password" for k, _ in pairs)
+        if parts.password is None and not has_query_password:
+            return self.redis_url
         netloc = parts.netloc
         if "@" in netloc:
             userinfo, hostport = netloc.rsplit("@", 1)
             if ":" in userinfo:
                 netloc = userinfo.split(":", 1)[0] + ":***@" + hostport
-        query = urlencode(
-            [
-                (k, "***" if k.lower() == "password" else v)
-                for k, v in parse_qsl(parts.query, keep_blank_values=True)
-            ],
-            safe="*",
-        )
+        query = parts.query
+        if has_query_password:
+            query = urlencode([(k, "***" if k.lower() == "password" else v) for k, v in pairs], safe="*/")
         return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 

@@ -52,8 +52,6 @@ def test_backend_errors() -> None:
 
 def test_cause_is_kept() -> None:
     cause = OSError("connection reset")
-    try:
+    with pytest.raises(CacheError, match="redis went away") as info:
         raise BackendUnavailableError("redis went away") from cause
-    except CacheError as exc:
-        assert exc.__cause__ is cause
-        assert str(exc) == "redis went away"
+    assert info.value.__cause__ is cause

@@ -1,4 +1,4 @@
-"""The process-wide query-result managers of ADR-014: ``get_cache_manager()`` and ``get_async_cache_manager()``."""
+"""ADR-014's process-wide query-result managers: ``get_cache_manager()``, ``get_async_cache_manager()``."""
 
 from __future__ import annotations
 
@@ -108,12 +108,11 @@ def test_the_same_query_with_fields_in_another_order_hits() -> None:
     cache.cache_query_result(_model_query(), RESULT)
     reordered = TraversalQuery(filters={"kind": "service", "env": "prod"}, depth=2, start="svc-a")
     assert cache.get_query_result(reordered) == RESULT
-    assert cache.get_query_result({"filters": {"kind": "service", "env": "prod"}, "depth": 2, "start": "svc-a"}) is None
+    reordered_dict = {"filters": {"kind": "service", "env": "prod"}, "depth": 2, "start": "svc-a"}
+    assert cache.get_query_result(reordered_dict) is None  # a model and a dict do not share a key
     cache.cache_query_result(_dict_query(), "as a dict")
-    assert cache.get_query_result({"filters": {"kind": "service", "env": "prod"}, "depth": 2, "start": "svc-a"}) == (
-        "as a dict"
-    )
-    assert cache.get_query_result(_model_query()) == RESULT  # a model and a dict do not share a key
+    assert cache.get_query_result(reordered_dict) == "as a dict"
+    assert cache.get_query_result(_model_query()) == RESULT
 
 
 async def test_the_same_query_with_fields_in_another_order_hits_async() -> None:
@@ -212,8 +211,7 @@ async def test_aget_or_compute_runs_compute_once() -> None:
 
 def test_nothing_is_created_at_import() -> None:
     script = (
-        "import otel_cache, otel_cache.managers as m\n"
-        "print(m._sync_manager, m._async_manager, m._config)\n"
+        "import otel_cache, otel_cache.managers as m\nprint(m._sync_manager, m._async_manager, m._config)\n"
     )
     repo = Path(__file__).resolve().parents[1]
     done = subprocess.run(

@@ -24,8 +24,10 @@ import enum
 import hashlib
 import math
 from collections.abc import Hashable, Mapping
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from ipaddress import IPv4Address, IPv6Address
+from pathlib import PurePath
 from typing import Any
 from uuid import UUID
 
@@ -36,7 +38,7 @@ from otel_cache.errors import CacheKeyError
 __all__ = ["L2KeyBuilder", "query_key", "render_key"]
 
 _ESCAPE = "\x1f"
-_SCALARS = (str, int, float, bool, type(None), bytes)
+_INT_MIN, _INT_MAX = -(2**63), 2**64
 
 
 def render_key(key: Hashable) -> str:
@@ -102,7 +104,7 @@ def query_key(query: object, *, prefix: str = "query") -> str:
     canonical = _canonical(query)
     try:
         payload = orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)
-    except orjson.JSONEncodeError as exc:  # pragma: no cover - _canonical only yields JSON types
+    except orjson.JSONEncodeError as exc:
         raise CacheKeyError(f"query cannot be hashed: {exc}") from exc
     digest = hashlib.blake2b(payload, digest_size=16).hexdigest()
     return f"{prefix}:{_type_name(query)}:{digest}"
@@ -113,20 +115,24 @@ def _type_name(query: object) -> str:
 
 
 def _canonical(value: Any) -> Any:
-    if value is None or isinstance(value, str | bool | int):
+    if value is None or isinstance(value, str | bool):
         return value
+    if isinstance(value, int):
+        return value if _INT_MIN <= value < _INT_MAX else {"__int__": str(value)}  # orjson: 64 bits
     if isinstance(value, float):
         if not math.isfinite(value):
             raise CacheKeyError(f"queries cannot contain {value!r}")
-        return int(value) if value.is_integer() else value
+        return _canonical(int(value)) if value.is_integer() else value
     if isinstance(value, enum.Enum):
         return _canonical(value.value)
     if isinstance(value, bytes):
         return {"__bytes__": value.hex()}
     if isinstance(value, datetime | date | time):
         return value.isoformat()
-    if isinstance(value, Decimal | UUID):
+    if isinstance(value, Decimal | UUID | PurePath | IPv4Address | IPv6Address):
         return str(value)
+    if isinstance(value, timedelta):
+        return {"__timedelta__": value.total_seconds()}
     if isinstance(value, Mapping):
         return {str(_canonical_key(k)): _canonical(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -141,9 +147,26 @@ def _canonical(value: Any) -> Any:
     if callable(model_dump):  # pydantic v2 model
         # Python mode keeps sets as sets, which _canonical orders; JSON mode would list them in hash order.
         return {"__type__": _type_name(value), **_canonical(model_dump())}
+    jsonable = _pydantic_jsonable(value)  # pydantic types such as HttpUrl have a JSON form
+    if jsonable is not None:
+        return _canonical(jsonable)
     raise CacheKeyError(
         f"queries cannot contain a {type(value).__name__}; use plain data, dataclasses or models"
     )
+
+
+def _pydantic_jsonable(value: object) -> object | None:
+    if not type(value).__module__.startswith("pydantic"):
+        return None
+    try:
+        from pydantic_core import to_jsonable_python
+    except ImportError:
+        return None
+    try:
+        jsonable: object = to_jsonable_python(value)
+    except Exception:
+        return None
+    return jsonable if isinstance(jsonable, str | int | float | list | dict) else None
 
 
 def _canonical_key(key: object) -> object:

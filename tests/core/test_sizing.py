@@ -79,18 +79,12 @@ def test_each_value_is_charged_for_what_it_shares() -> None:
     assert deep_sizeof(first) == deep_sizeof(first)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="bug: _child_size never consults `seen` for non-containers, so a shared leaf counts n times"
-)
 def test_shared_leaf_is_counted_once_per_value() -> None:
     big = "x" * 10_000
     value = [big] * 100
     assert deep_sizeof(value) == sys.getsizeof(value) + sys.getsizeof(big)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="bug: deep_sizeof tests `type(v) in _CONTAINERS` at top level, isinstance below"
-)
 @pytest.mark.parametrize("kind", ["OrderedDict", "namedtuple"])
 def test_container_subclasses_are_sized_deeply_at_top_level(kind: str) -> None:
     big = "x" * 10_000

@@ -1,0 +1,90 @@
+"""The fill guard: an L2 read that races a write must not put the old value into L1.
+
+The race is made deterministic by driving a flow of ``cache.flows`` by hand (the
+same generators the sync and async drivers run): the read's GET is answered with
+the old bytes only after a write or delete of the same key has run, or while one
+is half done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from otel_cache import CacheConfig, MultiLevelCache
+
+pytestmark = pytest.mark.redis
+
+MISS: Any = object()
+
+
+@pytest.fixture
+def cache(redis_url: str) -> Iterator[MultiLevelCache[Any, Any]]:
+    cache: MultiLevelCache[Any, Any] = MultiLevelCache(CacheConfig(redis_url=redis_url, namespace="fg"))
+    yield cache
+    cache.close()
+
+
+def finish(flow: Any, answer: Any) -> Any:
+    with pytest.raises(StopIteration) as stop:
+        flow.send(answer)
+    return stop.value.value
+
+
+def test_read_answered_before_a_write_does_not_fill_l1(
+    cache: MultiLevelCache[Any, Any], raw_redis: redis.Redis
+) -> None:
+    cache.put("k", "v1")
+    cache.l1.clear()
+    read = cache.flows.get_l2("k", MISS)
+    call = next(read)
+    assert (call.op, call.args) == ("get", ("fg:k",))
+    old = raw_redis.get("fg:k")  # Redis answers the GET with v1 ...
+    cache.put("k", "v2")  # ... and a write lands before the reader fills L1
+    assert finish(read, old) == "v1"  # the read returns what it read
+    assert cache.l1.get("k") == "v2"
+    assert cache.get("k") == "v2"
+    stats = cache.stats().l2
+    assert (stats.fills, stats.fills_skipped) == (0, 1)
+
+
+def test_read_during_a_delete_does_not_resurrect_the_value(
+    cache: MultiLevelCache[Any, Any], raw_redis: redis.Redis
+) -> None:
+    cache.put("k", "v1")
+    delete = cache.flows.delete("k")
+    call = next(delete)  # L1 is emptied; the DEL has not reached Redis yet
+    assert (call.op, call.args) == ("delete", ("fg:k",))
+    assert cache.get("k") == "v1"  # a concurrent reader still finds v1 in Redis ...
+    assert "k" not in cache.l1  # ... but does not put it back into L1
+    assert finish(delete, bool(raw_redis.delete("fg:k"))) is True
+    assert cache.get("k", MISS) is MISS
+    assert cache.stats().l2.fills_skipped == 1
+
+
+def test_get_many_skips_only_the_raced_key(cache: MultiLevelCache[Any, Any], raw_redis: redis.Redis) -> None:
+    cache.put_many({1: "one", 2: "two"})  # ints: hash(1) and hash(2) fall in different stripes
+    cache.l1.clear()
+    read = cache.flows.get_many([1, 2])
+    call = next(read)
+    assert call.op == "get_many"
+    old = raw_redis.mget(*call.args)
+    cache.put(1, "ONE")
+    assert finish(read, old) == {1: "one", 2: "two"}
+    assert cache.l1.get_many([1, 2]) == {1: "ONE", 2: "two"}
+    stats = cache.stats().l2
+    assert (stats.fills, stats.fills_skipped) == (1, 1)
+
+
+def test_unraced_read_fills_l1(cache: MultiLevelCache[Any, Any], raw_redis: redis.Redis) -> None:
+    cache.put("k", "v1")
+    cache.put("other", "x")  # a write of another key, before the read started
+    cache.l1.clear()
+    read = cache.flows.get_l2("k", MISS)
+    call = next(read)
+    assert finish(read, raw_redis.get(*call.args)) == "v1"
+    assert cache.l1.get("k") == "v1"
+    assert cache.stats().l2.fills == 1

@@ -1,0 +1,229 @@
+"""Single-flight: concurrent misses of one key run the loader once.
+
+The loader is held on an event until every caller has joined the flight (watched
+through the flight counters), so each test is deterministic. Every test runs with
+L1 alone and with Redis behind it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from otel_cache import CacheConfig, MultiLevelCache
+
+WAIT = 10.0
+
+
+class LoadError(Exception):
+    pass
+
+
+@pytest.fixture(params=["l1", pytest.param("redis", marks=pytest.mark.redis)])
+def config(request: pytest.FixtureRequest) -> CacheConfig:
+    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
+    return CacheConfig(redis_url=url, namespace="sf")
+
+
+@pytest.fixture
+async def acache(config: CacheConfig) -> AsyncIterator[MultiLevelCache[Any, Any]]:
+    cache: MultiLevelCache[Any, Any] = MultiLevelCache(config, async_mode=True)
+    yield cache
+    await cache.aclose()
+
+
+@pytest.fixture
+def scache(config: CacheConfig) -> Iterator[MultiLevelCache[Any, Any]]:
+    cache: MultiLevelCache[Any, Any] = MultiLevelCache(config)
+    yield cache
+    cache.close()
+
+
+async def until(predicate: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + WAIT
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.001)
+
+
+def until_sync(predicate: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + WAIT
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.001)
+
+
+# -- asyncio -----------------------------------------------------------------------
+
+
+async def test_concurrent_misses_load_once(acache: MultiLevelCache[Any, Any]) -> None:
+    release = asyncio.Event()
+    calls = 0
+
+    async def loader() -> dict[str, int]:
+        nonlocal calls
+        calls += 1
+        await release.wait()
+        return {"v": 1}
+
+    tasks = [asyncio.create_task(acache.aget_or_set("k", loader)) for _ in range(50)]
+    await until(lambda: acache.async_flights.coalesced == 49)
+    assert calls == 1
+    release.set()
+    results = await asyncio.gather(*tasks)
+    assert results == [{"v": 1}] * 50
+    assert calls == 1
+    flights = acache.stats().async_flights
+    assert (flights.loads, flights.coalesced, flights.failures) == (1, 49, 0)
+    assert acache.async_flights.in_flight() == 0
+    assert acache.l1.get("k") == {"v": 1}
+
+
+async def test_loader_error_reaches_every_waiter_and_a_later_call_retries(
+    acache: MultiLevelCache[Any, Any],
+) -> None:
+    release = asyncio.Event()
+    calls = 0
+
+    async def failing() -> str:
+        nonlocal calls
+        calls += 1
+        await release.wait()
+        raise LoadError("boom")
+
+    tasks = [asyncio.create_task(acache.aget_or_set("k", failing)) for _ in range(50)]
+    await until(lambda: acache.async_flights.coalesced == 49)
+    release.set()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert all(isinstance(result, LoadError) for result in results)
+    assert calls == 1
+    assert acache.stats().async_flights.failures == 1
+    assert acache.l1.get("k", "MISS") == "MISS"
+
+    async def loader() -> str:
+        nonlocal calls
+        calls += 1
+        return "v"
+
+    assert await acache.aget_or_set("k", loader) == "v"
+    assert calls == 2
+
+
+async def test_cancelled_leader_hands_the_load_to_a_waiter(acache: MultiLevelCache[Any, Any]) -> None:
+    release = asyncio.Event()
+    leaders: list[asyncio.Task[Any] | None] = []
+
+    async def loader() -> str:
+        leaders.append(asyncio.current_task())
+        await release.wait()
+        return "v"
+
+    tasks = [asyncio.create_task(acache.aget_or_set("k", loader)) for _ in range(5)]
+    await until(lambda: acache.async_flights.coalesced == 4)
+    leader = leaders[0]
+    assert leader in tasks
+    assert leader is not None
+    leader.cancel()
+    await until(lambda: len(leaders) == 2)  # a waiter leads now
+    assert leaders[1] is not leader
+    release.set()
+    results = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), WAIT)
+    for task, result in zip(tasks, results, strict=True):
+        if task is leader:
+            assert isinstance(result, asyncio.CancelledError)
+        else:
+            assert result == "v"
+    assert len(leaders) == 2
+    assert acache.stats().async_flights.loads == 2
+    assert acache.l1.get("k") == "v"
+
+
+async def test_cancelled_waiter_leaves_the_others_alone(acache: MultiLevelCache[Any, Any]) -> None:
+    release = asyncio.Event()
+    leaders: list[asyncio.Task[Any] | None] = []
+
+    async def loader() -> str:
+        leaders.append(asyncio.current_task())
+        await release.wait()
+        return "v"
+
+    tasks = [asyncio.create_task(acache.aget_or_set("k", loader)) for _ in range(5)]
+    await until(lambda: acache.async_flights.coalesced == 4)
+    victim = next(task for task in tasks if task is not leaders[0])
+    victim.cancel()
+    await asyncio.sleep(0.01)
+    assert victim.cancelled()
+    assert not any(task.done() for task in tasks if task is not victim)
+    release.set()
+    results = await asyncio.gather(*(task for task in tasks if task is not victim))
+    assert results == ["v"] * 4
+    assert len(leaders) == 1
+
+
+async def test_plain_function_loader(acache: MultiLevelCache[Any, Any]) -> None:
+    assert await acache.aget_or_set("k", lambda: [1]) == [1]
+    assert await acache.aget_or_set("k", lambda: [2]) == [1]
+
+
+async def test_different_keys_do_not_wait_for_each_other(acache: MultiLevelCache[Any, Any]) -> None:
+    release = asyncio.Event()
+
+    async def slow() -> str:
+        await release.wait()
+        return "slow"
+
+    blocked = asyncio.create_task(acache.aget_or_set("slow", slow))
+    await until(lambda: acache.async_flights.in_flight() == 1)
+    assert await asyncio.wait_for(acache.aget_or_set("fast", lambda: "fast"), WAIT) == "fast"
+    release.set()
+    assert await blocked == "slow"
+
+
+# -- threads -----------------------------------------------------------------------
+
+
+def test_threads_load_once(scache: MultiLevelCache[Any, Any]) -> None:
+    release = threading.Event()
+    calls: list[int] = []
+
+    def loader() -> dict[str, int]:
+        calls.append(1)
+        assert release.wait(WAIT)
+        return {"v": 1}
+
+    with ThreadPoolExecutor(8) as pool:
+        futures = [pool.submit(scache.get_or_set, "k", loader) for _ in range(8)]
+        until_sync(lambda: scache.sync_flights.coalesced == 7)
+        release.set()
+        results = [future.result(WAIT) for future in futures]
+    assert results == [{"v": 1}] * 8
+    assert calls == [1]
+    flights = scache.stats().sync_flights
+    assert (flights.loads, flights.coalesced, flights.failures) == (1, 7, 0)
+    assert scache.sync_flights.in_flight() == 0
+
+
+def test_threads_all_get_the_loader_error(scache: MultiLevelCache[Any, Any]) -> None:
+    release = threading.Event()
+    calls: list[int] = []
+
+    def failing() -> str:
+        calls.append(1)
+        assert release.wait(WAIT)
+        raise LoadError("boom")
+
+    with ThreadPoolExecutor(8) as pool:
+        futures = [pool.submit(scache.get_or_set, "k", failing) for _ in range(8)]
+        until_sync(lambda: scache.sync_flights.coalesced == 7)
+        release.set()
+        errors = [future.exception(WAIT) for future in futures]
+    assert all(isinstance(error, LoadError) for error in errors)
+    assert calls == [1]
+    assert scache.stats().sync_flights.failures == 1
+    assert scache.get_or_set("k", lambda: "v") == "v"  # a later call loads again
