@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Literal
@@ -48,6 +49,7 @@ SerializerName = Literal["json", "msgpack", "pickle"]
 _SERIALIZERS = ("json", "msgpack", "pickle")
 _POLICIES = ("degrade", "raise")
 _PREFIX = "OTEL_CACHE_"
+_NAMESPACE = re.compile(r"[A-Za-z0-9_.\-/]+")
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,12 @@ class CacheConfig:
     def __post_init__(self) -> None:
         if not self.name:
             raise CacheConfigError("name must not be empty")
+        if not _NAMESPACE.fullmatch(self.namespace):
+            # No ':' and no glob characters: clear() deletes "namespace:*", which must not
+            # reach into another namespace ("app" vs "app:v2").
+            raise CacheConfigError(
+                f"namespace must be letters, digits and . _ - / only (no ':'), got {self.namespace!r}"
+            )
         if self.redis_url is not None:
             scheme = urlsplit(self.redis_url).scheme
             if scheme not in ("redis", "rediss", "unix"):

@@ -1,7 +1,9 @@
 """The interface the multi-level cache needs from an L2 backend: six calls.
 
 Keys are full (namespaced) strings and values bytes; the backend raises only
-:class:`~otel_cache.errors.BackendError` subclasses.
+:class:`~otel_cache.errors.BackendError` subclasses. A read returns a
+:data:`Stored` pair: the bytes and the milliseconds the backend will keep them
+(``None``: no expiry), so that L1 never keeps a copy longer than L2 does.
 """
 
 from __future__ import annotations
@@ -9,17 +11,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-__all__ = ["AsyncBackend", "SyncBackend"]
+__all__ = ["AsyncBackend", "Stored", "SyncBackend"]
+
+Stored = tuple[bytes, int | None]
 
 
 class SyncBackend(Protocol):
-    def get(self, key: str) -> bytes | None: ...
+    def get(self, key: str) -> Stored | None: ...
 
     def set(self, key: str, value: bytes, ttl_ms: int | None) -> None: ...
 
     def delete(self, key: str) -> bool: ...
 
-    def get_many(self, keys: Sequence[str]) -> list[bytes | None]: ...
+    def get_many(self, keys: Sequence[str]) -> list[Stored | None]: ...
 
     def set_many(self, items: Sequence[tuple[str, bytes]], ttl_ms: int | None) -> None: ...
 
@@ -29,13 +33,13 @@ class SyncBackend(Protocol):
 
 
 class AsyncBackend(Protocol):
-    async def get(self, key: str) -> bytes | None: ...
+    async def get(self, key: str) -> Stored | None: ...
 
     async def set(self, key: str, value: bytes, ttl_ms: int | None) -> None: ...
 
     async def delete(self, key: str) -> bool: ...
 
-    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]: ...
+    async def get_many(self, keys: Sequence[str]) -> list[Stored | None]: ...
 
     async def set_many(self, items: Sequence[tuple[str, bytes]], ttl_ms: int | None) -> None: ...
 

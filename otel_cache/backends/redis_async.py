@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
 import redis.asyncio as aredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from otel_cache.backends.protocol import Stored
 from otel_cache.backends.redis_errors import map_redis_errors
-from otel_cache.backends.redis_options import SCAN_BATCH, glob_escape, pool_options
+from otel_cache.backends.redis_options import SCAN_BATCH, glob_escape, pool_options, stored
 from otel_cache.config import CacheConfig
 
 __all__ = ["AsyncRedisBackend"]
@@ -29,9 +30,13 @@ class AsyncRedisBackend:
         )
         self.client: aredis.Redis = aredis.Redis.from_pool(pool)
 
-    async def get(self, key: str) -> bytes | None:
+    async def get(self, key: str) -> Stored | None:
         with map_redis_errors():
-            return cast("bytes | None", await self.client.get(key))
+            pipe = self.client.pipeline(transaction=False)
+            pipe.get(key)
+            pipe.pttl(key)
+            value, pttl = await pipe.execute()
+        return stored(value, pttl)
 
     async def set(self, key: str, value: bytes, ttl_ms: int | None) -> None:
         with map_redis_errors():
@@ -41,11 +46,16 @@ class AsyncRedisBackend:
         with map_redis_errors():
             return bool(await self.client.delete(key))
 
-    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+    async def get_many(self, keys: Sequence[str]) -> list[Stored | None]:
         if not keys:
             return []
         with map_redis_errors():
-            return cast("list[bytes | None]", await self.client.mget(keys))
+            pipe = self.client.pipeline(transaction=False)
+            pipe.mget(keys)
+            for key in keys:
+                pipe.pttl(key)
+            values, *pttls = await pipe.execute()
+        return [stored(value, pttl) for value, pttl in zip(values, pttls, strict=True)]
 
     async def set_many(self, items: Sequence[tuple[str, bytes]], ttl_ms: int | None) -> None:
         if not items:

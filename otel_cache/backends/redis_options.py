@@ -14,7 +14,7 @@ from typing import Any
 
 from otel_cache.config import CacheConfig
 
-__all__ = ["SCAN_BATCH", "glob_escape", "pool_options"]
+__all__ = ["SCAN_BATCH", "glob_escape", "pool_options", "stored"]
 
 SCAN_BATCH = 500
 
@@ -35,3 +35,10 @@ def pool_options(config: CacheConfig, retry: Any) -> dict[str, Any]:
 def glob_escape(text: str) -> str:
     """``text`` with SCAN's glob characters escaped, for a prefix match."""
     return "".join("\\" + ch if ch in "*?[]\\" else ch for ch in text)
+
+
+def stored(value: bytes | None, pttl: int) -> tuple[bytes, int | None] | None:
+    """A GET reply and its PTTL reply as a ``Stored`` pair (PTTL -1: no expiry)."""
+    if value is None:
+        return None
+    return value, (pttl if pttl >= 0 else None)

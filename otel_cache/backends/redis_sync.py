@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from otel_cache.backends.protocol import Stored
 from otel_cache.backends.redis_errors import map_redis_errors
-from otel_cache.backends.redis_options import SCAN_BATCH, glob_escape, pool_options
+from otel_cache.backends.redis_options import SCAN_BATCH, glob_escape, pool_options, stored
 from otel_cache.config import CacheConfig
 
 __all__ = ["RedisBackend"]
@@ -26,9 +27,13 @@ class RedisBackend:
         )
         self.client: redis.Redis = redis.Redis.from_pool(pool)
 
-    def get(self, key: str) -> bytes | None:
+    def get(self, key: str) -> Stored | None:
         with map_redis_errors():
-            return cast("bytes | None", self.client.get(key))
+            pipe = self.client.pipeline(transaction=False)
+            pipe.get(key)
+            pipe.pttl(key)
+            value, pttl = pipe.execute()
+        return stored(value, pttl)
 
     def set(self, key: str, value: bytes, ttl_ms: int | None) -> None:
         with map_redis_errors():
@@ -38,11 +43,16 @@ class RedisBackend:
         with map_redis_errors():
             return bool(self.client.delete(key))
 
-    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+    def get_many(self, keys: Sequence[str]) -> list[Stored | None]:
         if not keys:
             return []
         with map_redis_errors():
-            return cast("list[bytes | None]", self.client.mget(keys))
+            pipe = self.client.pipeline(transaction=False)
+            pipe.mget(keys)
+            for key in keys:
+                pipe.pttl(key)
+            values, *pttls = pipe.execute()
+        return [stored(value, pttl) for value, pttl in zip(values, pttls, strict=True)]
 
     def set_many(self, items: Sequence[tuple[str, bytes]], ttl_ms: int | None) -> None:
         if not items:

@@ -31,14 +31,14 @@ class BreakerState(enum.IntEnum):
 class CircuitBreaker:
     """Counts consecutive failures and decides whether the backend may be called."""
 
-    __slots__ = ("_clock", "_failures", "_since", "opens", "reset", "short_circuits", "state", "threshold")
+    __slots__ = ("_clock", "_since", "failures", "opens", "reset", "short_circuits", "state", "threshold")
 
     def __init__(self, *, threshold: int, reset: float, clock: Callable[[], float]) -> None:
         self.threshold = threshold
         self.reset = reset
         self._clock = clock
         self.state = BreakerState.CLOSED
-        self._failures = 0
+        self.failures = 0
         self._since = 0.0  # when it opened, or when the current probe started
         self.opens = 0
         self.short_circuits = 0
@@ -56,12 +56,12 @@ class CircuitBreaker:
         return False
 
     def succeeded(self) -> None:
-        self._failures = 0
+        self.failures = 0
         self.state = BreakerState.CLOSED
 
     def failed(self) -> None:
-        self._failures += 1
-        if self.state is BreakerState.HALF_OPEN or self._failures >= self.threshold:
+        self.failures += 1
+        if self.state is BreakerState.HALF_OPEN or self.failures >= self.threshold:
             if self.state is not BreakerState.OPEN:
                 self.opens += 1
             self.state = BreakerState.OPEN

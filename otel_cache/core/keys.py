@@ -55,7 +55,9 @@ class L2KeyBuilder:
     __slots__ = ("max_length", "prefix")
 
     def __init__(self, namespace: str, max_length: int) -> None:
-        self.prefix = f"{namespace}:" if namespace else ""
+        if not namespace or ":" in namespace:
+            raise CacheKeyError(f"a namespace must be non-empty and contain no ':', got {namespace!r}")
+        self.prefix = f"{namespace}:"
         self.max_length = max_length
 
     def __call__(self, key: Hashable) -> str:

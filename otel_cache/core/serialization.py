@@ -55,6 +55,7 @@ class _Codec:
         self._msgpack: Any = _import_msgpack(required=False)
 
     def dumps(self, value: Any) -> bytes:
+        _check_json(value)
         try:
             return b"j" + orjson.dumps(value)
         except (TypeError, ValueError) as exc:  # orjson.JSONEncodeError is a TypeError
@@ -111,6 +112,38 @@ class _PickleCodec(_Codec):
         except Exception as exc:
             raise SerializationError(f"cannot pickle a {type(value).__name__}: {exc}") from exc
         return b"p" + hmac.new(self._hmac_key, payload, hashlib.sha256).digest() + payload
+
+
+_JSON_SCALARS = frozenset({str, int, bool, type(None)})
+
+
+def _check_json(value: Any) -> None:
+    """Refuse what JSON would silently change: NaN/inf (null), dataclasses, dates,
+    UUIDs, enums and other subclasses (they come back as another type). Tuples are
+    allowed and come back as lists (documented)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind in _JSON_SCALARS:
+            continue
+        if kind is float:
+            if item != item or item in (_INF, -_INF):
+                raise SerializationError(f"JSON cannot store {item!r}")
+        elif kind is list or kind is tuple:
+            stack.extend(item)
+        elif kind is dict:
+            for key, child in item.items():
+                if type(key) is not str:
+                    raise SerializationError(f"JSON object keys must be str, got {type(key).__name__}")
+                stack.append(child)
+        else:
+            raise SerializationError(
+                f"JSON would not give back a {kind.__name__}: use plain data, msgpack or pickle"
+            )
+
+
+_INF = float("inf")
 
 
 def make_serializer(name: str = "json", *, pickle_hmac_key: bytes | None = None) -> Serializer:

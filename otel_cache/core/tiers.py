@@ -33,7 +33,7 @@ from typing import Any
 from otel_cache.core.breaker import BreakerState, CircuitBreaker
 from otel_cache.core.keys import L2KeyBuilder
 from otel_cache.core.serialization import Serializer, make_serializer
-from otel_cache.core.ttl import resolve_ttl
+from otel_cache.core.ttl import NO_EXPIRY, resolve_ttl
 from otel_cache.errors import BackendError, CircuitOpenError, SerializationError
 
 __all__ = ["MISSING", "L2Stats", "TierCore"]
@@ -116,7 +116,18 @@ class TierCore:
         if self.l1_fill_ttl is not None and self.l1_fill_ttl != self.default_ttl:
             l1 = self.l1_fill_ttl if seconds is None else min(seconds, self.l1_fill_ttl)
         millis = None if seconds is None else max(1, round(seconds * 1000))
-        return l1, millis
+        return (NO_EXPIRY if l1 is None else l1), millis
+
+    def fill_ttl(self, remaining_ms: int | None) -> float:
+        """L1 TTL of a value read from L2 that Redis keeps ``remaining_ms`` more (None: forever).
+
+        L1 never outlives the Redis entry, and keeps it at most ``l1_ttl`` (or the default TTL).
+        """
+        remaining = None if remaining_ms is None else max(remaining_ms, 1) / 1000
+        cap = self.l1_fill_ttl
+        if remaining is None:
+            return NO_EXPIRY if cap is None else cap
+        return remaining if cap is None else min(remaining, cap)
 
     # -- encoding ----------------------------------------------------------------
 
@@ -153,9 +164,10 @@ class TierCore:
         return allowed
 
     def l2_succeeded(self) -> None:
-        if self.breaker.state is not BreakerState.CLOSED:
+        breaker = self.breaker
+        if breaker.state is not BreakerState.CLOSED or breaker.failures:
             with self._lock:
-                self.breaker.succeeded()
+                breaker.succeeded()
 
     def l2_failed(self, error: BackendError) -> None:
         """Count ``error`` and feed the breaker; re-raise it under policy "raise"."""

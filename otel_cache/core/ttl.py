@@ -6,16 +6,20 @@ import math
 
 from otel_cache.errors import InvalidTTLError
 
-__all__ = ["NO_EXPIRY", "expiry_time", "resolve_ttl", "validate_ttl"]
+__all__ = ["MAX_TTL", "NO_EXPIRY", "expiry_time", "resolve_ttl", "validate_ttl"]
 
 NO_EXPIRY = math.inf
 """Pass as ``ttl`` to keep an entry until it is evicted, whatever the default TTL."""
+
+MAX_TTL = 100 * 365 * 86_400.0
+"""The longest finite TTL (100 years): beyond it Redis refuses PX and deadlines overflow."""
 
 
 def validate_ttl(ttl: object, *, name: str = "ttl") -> float | None:
     """Return ``ttl`` as seconds (``None`` stays ``None``), or raise :class:`InvalidTTLError`.
 
-    A TTL is a positive number of seconds, or ``math.inf`` for "never expires".
+    A TTL is a positive number of seconds up to :data:`MAX_TTL`, or ``math.inf``
+    for "never expires".
     ``bool`` is refused although it is an ``int``: ``ttl=True`` is a bug.
     """
     if ttl is None:
@@ -25,6 +29,8 @@ def validate_ttl(ttl: object, *, name: str = "ttl") -> float | None:
     seconds = float(ttl)
     if math.isnan(seconds) or seconds <= 0:
         raise InvalidTTLError(f"{name} must be positive, got {ttl!r}")
+    if MAX_TTL < seconds < math.inf:
+        raise InvalidTTLError(f"{name} must be at most {MAX_TTL:.0f} s (100 years) or math.inf, got {ttl!r}")
     return seconds
 
 

@@ -53,16 +53,16 @@ class Flows:
             return default
         token = tiers.read_started(key)
         try:
-            raw = yield Call("get", (l2_key,))
+            stored = yield Call("get", (l2_key,))
         except BackendError as exc:
             tiers.l2_failed(exc)
             return default
         tiers.l2_succeeded()
-        value = tiers.decode(raw)
+        value = tiers.decode(stored[0] if stored else None)
         if not tiers.read_finished(value):
             return default
         if tiers.may_fill(key, token):
-            self.l1.put(key, value, tiers.l1_fill_ttl)
+            self.l1.put(key, value, tiers.fill_ttl(stored[1]))
         return value
 
     def put(self, key: Hashable, value: Any, ttl: float | None, *, strict: bool = True) -> Flow:
@@ -118,28 +118,26 @@ class Flows:
     def get_many(self, keys: Iterable[Hashable]) -> Flow:
         """Hits from L1, the rest with one MGET; L2 hits fill L1."""
         tiers = self.tiers
-        wanted = list(dict.fromkeys(keys))
-        l2_keys = [tiers.l2_key(key) for key in wanted]
+        l2_key_of = {key: tiers.l2_key(key) for key in list(keys)}  # validates every key first
+        wanted = list(l2_key_of)
+        l2_keys = list(l2_key_of.values())
         found: dict[Hashable, Any] = self.l1.get_many(wanted)
         missing = [(key, l2_key) for key, l2_key in zip(wanted, l2_keys, strict=True) if key not in found]
         if not missing or not tiers.l2_allowed():
             return found
         tokens = [tiers.read_started(key) for key, _ in missing]
         try:
-            raws = yield Call("get_many", ([l2_key for _, l2_key in missing],))
+            replies = yield Call("get_many", ([l2_key for _, l2_key in missing],))
         except BackendError as exc:
             tiers.l2_failed(exc)
             return found
         tiers.l2_succeeded()
-        fills: list[tuple[Hashable, Any]] = []
-        for (key, _), token, raw in zip(missing, tokens, raws, strict=True):
-            value = tiers.decode(raw)
+        for (key, _), token, stored in zip(missing, tokens, replies, strict=True):
+            value = tiers.decode(stored[0] if stored else None)
             if tiers.read_finished(value):
                 found[key] = value
                 if tiers.may_fill(key, token):
-                    fills.append((key, value))
-        if fills:
-            self.l1.put_many(fills, tiers.l1_fill_ttl)
+                    self.l1.put(key, value, tiers.fill_ttl(stored[1]))
         return found
 
     def put_many(self, items: Sequence[tuple[Hashable, Any]], ttl: float | None) -> Flow:

@@ -135,8 +135,12 @@ def test_l2_key_builder_adds_the_namespace() -> None:
     assert build(("a", 1)) == "orders:" + render_key(("a", 1))
 
 
-def test_l2_key_builder_without_namespace() -> None:
-    assert L2KeyBuilder("", max_length=10)("k") == "k"
+@pytest.mark.parametrize("namespace", ["", "app:v2"])
+def test_l2_key_builder_refuses_a_namespace_that_could_overlap_another(namespace: str) -> None:
+    # clear() deletes "namespace:*": an empty namespace would match every key, and
+    # "app" would match "app:v2:*".
+    with pytest.raises(CacheKeyError, match="namespace"):
+        L2KeyBuilder(namespace, max_length=10)
 
 
 def test_l2_key_builder_rejects_long_keys() -> None:

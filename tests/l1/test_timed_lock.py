@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import statistics
 import threading
 import time
 from bisect import bisect_left
@@ -320,15 +321,18 @@ async def test_many_waiting_coroutines_do_not_stall_the_event_loop() -> None:
         waiters = [asyncio.create_task(cache.aget("k")) for _ in range(100)]
         await asyncio.sleep(0)  # every waiter has found the lock taken and is polling
         last = time.perf_counter()
-        for _ in range(5):
+        for _ in range(9):
             await asyncio.sleep(0)
             now = time.perf_counter()
             gaps.append(now - last)
             last = now
         holder.release_now()
         assert await asyncio.gather(*waiters) == [1] * 100
-    # Without the per-loop gate one turn took ~100 x 0.5 ms = 50 ms: nothing else on the loop ran.
-    assert max(gaps) < 0.01, f"longest turn of the loop: {max(gaps) * 1e3:.1f} ms"
+    # Without the per-loop gate every turn took at least 100 x 0.5 ms = 50 ms (time blocked in
+    # acquire, not CPU, so not noise); with it a turn is ~0.6 ms. The median ignores a turn or two
+    # stretched by the OS scheduler on a loaded machine.
+    turn = statistics.median(gaps)
+    assert turn < 0.005, f"median turn of the loop: {turn * 1e3:.1f} ms ({[round(g * 1e3, 1) for g in gaps]})"
 
 
 async def test_cancelling_a_queued_waiter_spares_the_others() -> None:
