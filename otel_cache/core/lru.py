@@ -89,7 +89,12 @@ class LRUCore(Generic[K, V]):
                 raise CacheConfigError(f"{name} must be a positive int or None, got {bound!r}")
         if max_bytes is not None and sizer is None:
             raise CacheConfigError("a byte bound needs a sizer")
-        if not expiry_resolution > 0 or expiry_batch < 1:
+        if (
+            not expiry_resolution > 0
+            or not isinstance(expiry_batch, int)
+            or isinstance(expiry_batch, bool)
+            or expiry_batch < 1
+        ):
             raise CacheConfigError("expiry_resolution and expiry_batch must be positive")
         ttl = validate_ttl(default_ttl, name="default_ttl")
         self.default_ttl = None if ttl == math.inf else ttl

@@ -120,7 +120,7 @@ class AsyncLRUCache(Generic[K, V]):
 
     def lock_stats(self) -> LockWaitStats:
         """Contended waits on the cache's lock so far."""
-        return self._lock.stats()
+        return self._call(self._lock.stats)
 
     def purge_expired(self) -> int:
         """Remove up to one batch of expired entries now; return how many."""
@@ -128,6 +128,7 @@ class AsyncLRUCache(Generic[K, V]):
 
     def get_many(self, keys: Iterable[K]) -> dict[K, V]:
         """The keys that hit, with their values (misses are left out)."""
+        self._check_open()
         found: dict[K, V] = {}
         for chunk in _chunks(keys):
             self._call(_collect_hits, self._core, chunk, found)
@@ -135,6 +136,7 @@ class AsyncLRUCache(Generic[K, V]):
 
     def put_many(self, items: Mapping[K, V] | Iterable[tuple[K, V]], ttl: float | None = None) -> int:
         """Store every pair with the same TTL; return how many were stored (not rejected)."""
+        self._check_open()
         pairs = items.items() if isinstance(items, Mapping) else items
         stored = 0
         for chunk in _chunks(pairs):
@@ -149,9 +151,12 @@ class AsyncLRUCache(Generic[K, V]):
 
     def close(self) -> None:
         """Drop every entry and refuse further use; closing twice is harmless."""
+        self._call(self._close_locked)
+
+    def _close_locked(self) -> None:
         if self._closed:
             return
-        self._call(self._core.clear)
+        self._core.clear()
         self._closed = True
         self._core = closed = _ClosedCore()  # type: ignore[assignment]
         self._core_get = closed.get  # type: ignore[assignment]
@@ -204,6 +209,7 @@ class AsyncLRUCache(Generic[K, V]):
 
     async def aget_many(self, keys: Iterable[K]) -> dict[K, V]:
         """Async :meth:`get_many`."""
+        self._check_open()
         found: dict[K, V] = {}
         for chunk in _chunks(keys):
             await self._acall(_collect_hits, self._core, chunk, found)
@@ -211,6 +217,7 @@ class AsyncLRUCache(Generic[K, V]):
 
     async def aput_many(self, items: Mapping[K, V] | Iterable[tuple[K, V]], ttl: float | None = None) -> int:
         """Async :meth:`put_many`."""
+        self._check_open()
         pairs = items.items() if isinstance(items, Mapping) else items
         stored = 0
         for chunk in _chunks(pairs):
@@ -222,6 +229,10 @@ class AsyncLRUCache(Generic[K, V]):
         self.close()
 
     # -- locking ---------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise CacheClosedError("the cache is closed")
 
     def _call(self, fn: Callable[..., R], *args: Any) -> R:
         if self._try_acquire(False):

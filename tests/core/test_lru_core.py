@@ -12,6 +12,7 @@ import pytest
 from otel_cache.core.lru import LRUCore
 from otel_cache.core.sizing import deep_sizeof
 from otel_cache.core.stats import CacheStats
+from otel_cache.core.ttl import MAX_TTL
 from otel_cache.errors import CacheConfigError, CacheError, CacheKeyError, InvalidTTLError
 from tests.support import ManualClock
 
@@ -204,24 +205,29 @@ def test_entry_whose_deadline_is_zero_still_expires() -> None:
     assert core.get("k", MISS) is MISS
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: lru.py _schedule: int(expires_at // resolution) raises OverflowError for a huge "
-    "finite TTL, after the entry was inserted and before the bounds are enforced",
-)
-@pytest.mark.parametrize("ttl", [1e308, sys.float_info.max], ids=repr)
-def test_huge_finite_ttl_neither_raises_nor_breaks_the_bound(manual_clock: ManualClock, ttl: float) -> None:
+@pytest.mark.parametrize("ttl", [MAX_TTL * 1.5, 1e308, sys.float_info.max], ids=repr)
+def test_ttl_beyond_the_maximum_is_refused_without_side_effects(
+    manual_clock: ManualClock, ttl: float
+) -> None:
+    # It used to raise OverflowError from the expiry buckets, after the insert: bound broken.
     core = make(manual_clock, max_entries=1, expiry_resolution=0.1)
     core.put("a", 1)
-    try:
-        stored = core.put("k", 2, ttl=ttl)
-    except InvalidTTLError:  # refusing it cleanly would be fine too
-        stored = False
-    assert len(core) == 1
-    check_stats(core.stats(), entries=core.items())
-    if stored:
-        manual_clock.advance(1e9)
-        assert core.get("k", MISS) == 2
+    with pytest.raises(InvalidTTLError):
+        core.put("k", 2, ttl=ttl)
+    assert dict(core.items()) == {"a": 1}
+    check_stats(core.stats(), puts=1, entries=core.items())
+
+
+def test_the_longest_ttl_is_kept_and_expires(manual_clock: ManualClock) -> None:
+    core = make(manual_clock, max_entries=1, expiry_resolution=0.001)
+    core.put("a", 1)
+    assert core.put("k", 2, ttl=MAX_TTL) is True
+    assert dict(core.items()) == {"k": 2}
+    manual_clock.advance(MAX_TTL - 1)
+    assert core.get("k", MISS) == 2
+    manual_clock.advance(1)
+    assert core.get("k", MISS) is MISS
+    assert core.purge_expired() == 0
 
 
 # -- batch expiry --------------------------------------------------------------

@@ -40,9 +40,7 @@ def test_nested_containers_are_counted_recursively() -> None:
     value = {"outer": [("inner", {leaf})]}
     assert deep_sizeof(value) > 5000
     inner = value["outer"]
-    assert deep_sizeof(value) == (
-        sys.getsizeof(value) + sys.getsizeof("outer") + deep_sizeof(inner)
-    )
+    assert deep_sizeof(value) == (sys.getsizeof(value) + sys.getsizeof("outer") + deep_sizeof(inner))
 
 
 def test_cycles_do_not_recurse_forever() -> None:

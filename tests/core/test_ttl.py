@@ -6,11 +6,14 @@ import math
 
 import pytest
 
-from otel_cache.core.ttl import NO_EXPIRY, expiry_time, resolve_ttl, validate_ttl
+from otel_cache.core.ttl import MAX_TTL, NO_EXPIRY, expiry_time, resolve_ttl, validate_ttl
 from otel_cache.errors import CacheError, InvalidTTLError
 
 
-@pytest.mark.parametrize(("ttl", "seconds"), [(None, None), (5, 5.0), (0.25, 0.25), (math.inf, math.inf)])
+@pytest.mark.parametrize(
+    ("ttl", "seconds"),
+    [(None, None), (5, 5.0), (0.25, 0.25), (1e-9, 1e-9), (MAX_TTL, MAX_TTL), (math.inf, math.inf)],
+)
 def test_validate_ttl_accepts_positive_numbers(ttl: object, seconds: float | None) -> None:
     result = validate_ttl(ttl)
     assert result == seconds
@@ -18,7 +21,11 @@ def test_validate_ttl_accepts_positive_numbers(ttl: object, seconds: float | Non
         assert type(result) is float
 
 
-@pytest.mark.parametrize("ttl", [0, -1, -1e-9, -math.inf, math.nan, True, False, "5", b"5", [5], 1j], ids=repr)
+@pytest.mark.parametrize(
+    "ttl",
+    [0, -1, -1e-9, -math.inf, math.nan, True, False, "5", b"5", [5], 1j, MAX_TTL * 1.01, 1e308],
+    ids=repr,
+)
 def test_validate_ttl_rejects(ttl: object) -> None:
     with pytest.raises(InvalidTTLError) as info:
         validate_ttl(ttl, name="my_ttl")

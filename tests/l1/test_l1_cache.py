@@ -52,7 +52,9 @@ class Shell:
     async def get_many(self, keys: Iterable[Any]) -> dict[Any, Any]:
         return await self._call("get_many", keys)
 
-    async def put_many(self, items: Mapping[Any, Any] | Iterable[tuple[Any, Any]], ttl: float | None = None) -> int:
+    async def put_many(
+        self, items: Mapping[Any, Any] | Iterable[tuple[Any, Any]], ttl: float | None = None
+    ) -> int:
         return await self._call("put_many", items, ttl)
 
     async def close(self) -> None:
@@ -156,7 +158,9 @@ async def test_ttl(make: Callable[..., Shell], manual_clock: ManualClock) -> Non
     check_stats(stats, lookups=4, puts=3, entries=[("forever", 3)])
 
 
-async def test_expired_entries_are_purged_by_puts(make: Callable[..., Shell], manual_clock: ManualClock) -> None:
+async def test_expired_entries_are_purged_by_puts(
+    make: Callable[..., Shell], manual_clock: ManualClock
+) -> None:
     c = make(expiry_batch=8, max_entries=None)
     await c.put_many({i: i for i in range(20)}, ttl=1)
     manual_clock.advance(3)
@@ -227,7 +231,9 @@ async def test_get_many_and_put_many_across_chunks(make: Callable[..., Shell]) -
     check_stats(stats, lookups=len(keys), puts=280, entries=entries)
 
 
-async def test_put_many_with_ttl_bounds_and_rejections(make: Callable[..., Shell], manual_clock: ManualClock) -> None:
+async def test_put_many_with_ttl_bounds_and_rejections(
+    make: Callable[..., Shell], manual_clock: ManualClock
+) -> None:
     c = make(max_entries=100, max_bytes=50_000)
     items = [(i, "v" * 10) for i in range(150)]
     items[70] = (70, "h" * 60_000)  # too big: rejected, not counted as stored

@@ -44,7 +44,9 @@ class Worker:
 
     def check_read(self, key: str, got: Any) -> None:
         if got is not MISS:
-            assert got == self.last.get(key, ABSENT), f"{key}: read {got!r}, last wrote {self.last.get(key)!r}"
+            assert got == self.last.get(key, ABSENT), (
+                f"{key}: read {got!r}, last wrote {self.last.get(key)!r}"
+            )
 
 
 def check_snapshot(stats: CacheStats, *, max_entries: int | None, max_bytes: int | None) -> None:

@@ -46,15 +46,13 @@ DEFAULT_TTL = 300.0
 IMPLS = ("l1-sync", "l1-async", "ml-sync", "ml-async", "redis-sync", "redis-async")
 
 
-def impls(*names: str, xfail: dict[str, str] | None = None) -> pytest.MarkDecorator:
-    """Parametrize the ``cache`` fixture with ``names`` (xfail strictly those in ``xfail``)."""
+def impls(*names: str) -> pytest.MarkDecorator:
+    """Parametrize the ``cache`` fixture with ``names``."""
     params = []
     for name in names:
         marks: list[pytest.MarkDecorator] = []
         if name.startswith("redis"):
             marks.append(pytest.mark.redis)
-        if xfail and name in xfail:
-            marks.append(pytest.mark.xfail(strict=True, reason=xfail[name]))
         params.append(pytest.param(name, id=name, marks=marks))
     return pytest.mark.parametrize("cache", params, indirect=True)
 
@@ -209,14 +207,7 @@ async def test_default_ttl_applies_when_no_ttl_is_given(cache: BehaviourCache) -
     assert await cache.get("a", MISS) is MISS
 
 
-_NO_EXPIRY_BUG = (
-    "bug: TierCore.ttls (otel_cache/core/tiers.py) turns NO_EXPIRY into None for L1, and "
-    "AsyncLRUCache.put(ttl=None) means 'the default TTL': an L1-only MultiLevelCache expires "
-    "NO_EXPIRY entries after default_ttl"
-)
-
-
-@impls(*IMPLS, xfail={"ml-sync": _NO_EXPIRY_BUG, "ml-async": _NO_EXPIRY_BUG})
+@ALL
 async def test_no_expiry_outlives_the_default_ttl(cache: BehaviourCache) -> None:
     assert await cache.put("forever", "f", ttl=NO_EXPIRY) is True
     cache.clock.advance(DEFAULT_TTL * 1000)
@@ -268,13 +259,7 @@ async def test_unhashable_key_raises_cache_key_error(cache: BehaviourCache, op: 
     assert isinstance(info.value, TypeError)
 
 
-_GET_MANY_KEY_BUG = (
-    "bug: Flows.get_many (otel_cache/multilevel/flows.py) runs dict.fromkeys(keys) before any key "
-    "check, so an unhashable key raises a bare TypeError, not CacheKeyError"
-)
-
-
-@impls(*IMPLS, xfail={name: _GET_MANY_KEY_BUG for name in IMPLS if not name.startswith("l1")})
+@ALL
 async def test_unhashable_key_in_get_many_raises_cache_key_error(cache: BehaviourCache) -> None:
     with pytest.raises(CacheKeyError):
         await cache.get_many(["ok", UNHASHABLE])

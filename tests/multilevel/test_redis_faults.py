@@ -145,12 +145,6 @@ async def test_recovery_is_automatic_in_real_time(make: Make, server: RedisServe
     assert (await l2(cache)).breaker_state == "closed"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: TierCore.l2_succeeded (otel_cache/core/tiers.py:156) only calls breaker.succeeded() "
-    "when the breaker is not CLOSED, so a success never resets CircuitBreaker._failures: the breaker "
-    "opens after `threshold` failures in total, not consecutive ones",
-)
 async def test_breaker_counts_only_consecutive_failures(make: Make, server: RedisServer) -> None:
     cache = make()
     assert await cache.put("a", 1) is True
