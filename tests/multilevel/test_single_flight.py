@@ -227,3 +227,29 @@ def test_threads_all_get_the_loader_error(scache: MultiLevelCache[Any, Any]) -> 
     assert calls == [1]
     assert scache.stats().sync_flights.failures == 1
     assert scache.get_or_set("k", lambda: "v") == "v"  # a later call loads again
+
+
+class Abort(BaseException):
+    """Not an Exception: like KeyboardInterrupt, the leader dies of it."""
+
+
+def test_threads_retry_when_the_leader_dies_of_a_base_exception(scache: MultiLevelCache[Any, Any]) -> None:
+    release = threading.Event()
+    calls: list[int] = []
+
+    def loader() -> str:
+        calls.append(1)
+        if len(calls) == 1:
+            assert release.wait(WAIT)
+            raise Abort
+        return "v"
+
+    with ThreadPoolExecutor(8) as pool:
+        futures = [pool.submit(scache.get_or_set, "k", loader) for _ in range(8)]
+        until_sync(lambda: scache.sync_flights.coalesced == 7)
+        release.set()
+        outcomes = [future.exception(WAIT) or future.result() for future in futures]
+    assert sum(isinstance(outcome, Abort) for outcome in outcomes) == 1
+    assert outcomes.count("v") == 7
+    assert len(calls) == 2  # one waiter led the second load; the others got its value
+    assert scache.sync_flights.in_flight() == 0

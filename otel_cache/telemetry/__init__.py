@@ -1,0 +1,1 @@
+"""OpenTelemetry for otel_cache: names, cache telemetry, the event-loop monitor, the instrumentor."""
