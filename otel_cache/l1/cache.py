@@ -27,6 +27,7 @@ from otel_cache.core.sizing import Sizer, deep_sizeof
 from otel_cache.core.stats import CacheStats, LockWaitStats
 from otel_cache.errors import CacheClosedError
 from otel_cache.l1.lock import TimedLock
+from otel_cache.telemetry import hooks
 
 __all__ = ["AsyncLRUCache"]
 
@@ -50,9 +51,21 @@ class AsyncLRUCache(Generic[K, V]):
         expiry_resolution: width in seconds of the buckets that batch expiry uses.
         expiry_batch: most expired entries one put removes.
         name: the cache's name in telemetry.
+        register: make the cache visible to instrumentation (a multi-level cache
+            registers itself instead of its L1).
     """
 
-    __slots__ = ("_closed", "_core", "_core_get", "_core_put", "_lock", "_release", "_try_acquire", "name")
+    __slots__ = (
+        "__weakref__",
+        "_closed",
+        "_core",
+        "_core_get",
+        "_core_put",
+        "_lock",
+        "_release",
+        "_try_acquire",
+        "name",
+    )
 
     def __init__(
         self,
@@ -65,6 +78,7 @@ class AsyncLRUCache(Generic[K, V]):
         expiry_resolution: float = 1.0,
         expiry_batch: int = 64,
         name: str = "default",
+        register: bool = True,
     ) -> None:
         self._core: LRUCore[K, V] = LRUCore(
             max_entries=max_entries,
@@ -82,6 +96,8 @@ class AsyncLRUCache(Generic[K, V]):
         self._release = self._lock.release
         self._closed = False
         self.name = name
+        if register:  # visible to instrumentation (observable counters, lock-wait listener)
+            hooks.register(self)
 
     # -- sync API --------------------------------------------------------------
 

@@ -10,13 +10,15 @@ import asyncio
 import contextlib
 import inspect
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
+from contextlib import nullcontext
 from typing import Any, TypeVar, cast
 
 from otel_cache.backends.protocol import AsyncBackend
 from otel_cache.core.tiers import MISSING
 from otel_cache.errors import BackendError
 from otel_cache.multilevel.flows import Flow
-from otel_cache.multilevel.shared import MultiLevelStats, SharedState
+from otel_cache.multilevel.shared import MultiLevelStats, SharedState, mark_hit
+from otel_cache.telemetry import hooks
 
 __all__ = ["AsyncAPI"]
 
@@ -63,7 +65,9 @@ class AsyncAPI(SharedState[K, V]):
         value = await self.aget(key, MISSING)
         if value is not MISSING:
             return value  # type: ignore[return-value]
-        return await self.async_flights.run(key, lambda: self._aload(key, loader, ttl))
+        handler = hooks.current()
+        waiting = None if handler is None else lambda: handler.load_wait(self, key)
+        return await self.async_flights.run(key, lambda: self._aload(key, loader, ttl), waiting)
 
     async def aclear(self) -> int:
         """Async ``clear``."""
@@ -93,8 +97,10 @@ class AsyncAPI(SharedState[K, V]):
         value = self.l1.get(key, MISSING)  # a flight that just ended may have stored it
         if value is not MISSING:
             return cast(V, value)
-        loaded = loader()
-        result: V = await loaded if inspect.isawaitable(loaded) else loaded
+        handler = hooks.current()
+        with handler.load(self, key) if handler is not None else nullcontext():
+            loaded = loader()
+            result: V = await loaded if inspect.isawaitable(loaded) else loaded
         await self._adrive(self.flows.put(key, result, ttl, strict=False))
         return result
 
@@ -103,8 +109,14 @@ class AsyncAPI(SharedState[K, V]):
             call = next(flow)
             backend = self._backend_for_loop()
             while True:
+                handler = hooks.current()
                 try:
-                    result = await getattr(backend, call.op)(*call.args)
+                    if handler is None:
+                        result = await getattr(backend, call.op)(*call.args)
+                    else:
+                        with handler.l2_call(self, call.op) as span:
+                            result = await getattr(backend, call.op)(*call.args)
+                            mark_hit(span, call.op, result)
                 except BackendError as exc:
                     call = flow.throw(exc)
                 else:

@@ -41,6 +41,7 @@ from otel_cache.multilevel.flight_async import AsyncFlights
 from otel_cache.multilevel.flight_sync import SyncFlights
 from otel_cache.multilevel.flows import Flows
 from otel_cache.multilevel.sync_api import SyncAPI
+from otel_cache.telemetry import hooks
 
 __all__ = ["MultiLevelCache"]
 
@@ -77,6 +78,7 @@ class MultiLevelCache(SyncAPI[K, V], AsyncAPI[K, V]):
             sizer=sizer,
             clock=clock,
             name=config.name,
+            register=False,
         )
         self.tiers = TierCore(
             namespace=config.namespace,
@@ -98,6 +100,7 @@ class MultiLevelCache(SyncAPI[K, V], AsyncAPI[K, V]):
         self._backend_lock = threading.Lock()
         self._async_backend = None
         self._async_backend_loop = None
+        hooks.register(self)
 
     def __repr__(self) -> str:
         l2 = self.config.redacted_redis_url or "off"

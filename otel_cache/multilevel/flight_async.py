@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import Awaitable, Callable, Hashable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, TypeVar
 
 __all__ = ["AsyncFlights"]
@@ -34,7 +35,13 @@ class AsyncFlights:
         self.coalesced = 0
         self.failures = 0
 
-    async def run(self, key: Hashable, load: Callable[[], Awaitable[T]]) -> T:
+    async def run(
+        self,
+        key: Hashable,
+        load: Callable[[], Awaitable[T]],
+        waiting: Callable[[], AbstractContextManager[Any]] | None = None,
+    ) -> T:
+        """``await load()`` once for concurrent callers of ``key``; ``waiting()`` wraps a waiter's wait."""
         loop = asyncio.get_running_loop()
         flights = self._tables.get(loop)
         if flights is None:
@@ -42,7 +49,8 @@ class AsyncFlights:
         while (future := flights.get(key)) is not None:
             self.coalesced += 1
             try:
-                return await asyncio.shield(future)
+                with waiting() if waiting is not None else nullcontext():
+                    return await asyncio.shield(future)
             except _LeaderGoneError:
                 continue
         future = loop.create_future()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Hashable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, TypeVar
 
 __all__ = ["SyncFlights"]
@@ -37,7 +38,13 @@ class SyncFlights:
         self.coalesced = 0
         self.failures = 0
 
-    def run(self, key: Hashable, load: Callable[[], T]) -> T:
+    def run(
+        self,
+        key: Hashable,
+        load: Callable[[], T],
+        waiting: Callable[[], AbstractContextManager[Any]] | None = None,
+    ) -> T:
+        """``load()`` once for concurrent callers of ``key``; ``waiting()`` wraps a waiter's wait."""
         while True:
             with self._lock:
                 flight = self._flights.get(key)
@@ -46,7 +53,8 @@ class SyncFlights:
                     self.loads += 1
                     break
                 self.coalesced += 1
-            flight.done.wait()
+            with waiting() if waiting is not None else nullcontext():
+                flight.done.wait()
             if flight.retry:
                 continue
             if flight.error is not None:

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from otel_cache.multilevel.flight_async import AsyncFlights
     from otel_cache.multilevel.flight_sync import SyncFlights
 
-__all__ = ["FlightStats", "MultiLevelStats", "SharedState"]
+__all__ = ["FlightStats", "MultiLevelStats", "SharedState", "mark_hit"]
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -66,3 +66,10 @@ class SharedState(Generic[K, V]):
     @property
     def closed(self) -> bool:
         return self._closed
+
+
+def mark_hit(span: Any, operation: str, result: Any) -> None:
+    """Put ``cache.hit`` on the span of an L2 read (the level that answered is L2 when it hit)."""
+    if span is None or operation != "get" or not span.is_recording():
+        return
+    span.set_attribute("cache.hit", result is not None)

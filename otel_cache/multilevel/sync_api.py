@@ -11,7 +11,8 @@ from otel_cache.backends.protocol import SyncBackend
 from otel_cache.core.tiers import MISSING
 from otel_cache.errors import BackendError
 from otel_cache.multilevel.flows import Flow
-from otel_cache.multilevel.shared import FlightStats, MultiLevelStats, SharedState
+from otel_cache.multilevel.shared import FlightStats, MultiLevelStats, SharedState, mark_hit
+from otel_cache.telemetry import hooks
 
 __all__ = ["SyncAPI"]
 
@@ -55,7 +56,9 @@ class SyncAPI(SharedState[K, V]):
         value = self.get(key, MISSING)
         if value is not MISSING:
             return value  # type: ignore[return-value]
-        return self.sync_flights.run(key, lambda: self._load(key, loader, ttl))
+        handler = hooks.current()
+        waiting = None if handler is None else lambda: handler.load_wait(self, key)
+        return self.sync_flights.run(key, lambda: self._load(key, loader, ttl), waiting)
 
     def clear(self) -> int:
         """Empty L1 and this cache's namespace in L2; returns the L2 keys removed."""
@@ -93,7 +96,12 @@ class SyncAPI(SharedState[K, V]):
         value = self.l1.get(key, MISSING)  # a flight that just ended may have stored it
         if value is not MISSING:
             return cast(V, value)
-        value = loader()
+        handler = hooks.current()
+        if handler is None:
+            value = loader()
+        else:
+            with handler.load(self, key):
+                value = loader()
         self._drive(self.flows.put(key, value, ttl, strict=False))
         return value
 
@@ -102,8 +110,14 @@ class SyncAPI(SharedState[K, V]):
             call = next(flow)
             backend = self._backend()
             while True:
+                handler = hooks.current()
                 try:
-                    result = getattr(backend, call.op)(*call.args)
+                    if handler is None:
+                        result = getattr(backend, call.op)(*call.args)
+                    else:
+                        with handler.l2_call(self, call.op) as span:
+                            result = getattr(backend, call.op)(*call.args)
+                            mark_hit(span, call.op, result)
                 except BackendError as exc:
                     call = flow.throw(exc)
                 else:

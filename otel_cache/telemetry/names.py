@@ -47,7 +47,9 @@ class ATTR:
     RESULT: Final = "otel_cache.result"  # hit | miss (requests); success | failure (loads)
     OPERATION: Final = "otel_cache.operation"  # get | set | delete | get_many | set_many | clear
     EVICTION_REASON: Final = "otel_cache.eviction.reason"  # size | expired | deleted | rejected
-    LOCK_TYPE: Final = "otel_cache.lock.type"  # threading.Lock | threading.RLock | asyncio.Lock | single-flight
+    LOCK_TYPE: Final = (
+        "otel_cache.lock.type"  # threading.Lock | threading.RLock | asyncio.Lock | single-flight
+    )
     BREAKER_STATE: Final = "otel_cache.circuit_breaker.state"
     WARMER_NAME: Final = "otel_cache.warmer.name"
     LOCK_WAIT: Final = "otel_cache.lock.wait"  # seconds, on spans
@@ -109,10 +111,16 @@ class METRICS:
         "otel_cache.entry.count", "observable_up_down_counter", "{entry}", "Entries held in L1."
     )
     MEMORY: Final = MetricSpec(
-        "otel_cache.memory.usage", "observable_up_down_counter", "By", "Bytes held in L1 (as the sizer counts)."
+        "otel_cache.memory.usage",
+        "observable_up_down_counter",
+        "By",
+        "Bytes held in L1 (as the sizer counts).",
     )
     OPERATION_DURATION: Final = MetricSpec(
-        "otel_cache.operation.duration", "histogram", "s", "Duration of L2 operations, by operation and level."
+        "otel_cache.operation.duration",
+        "histogram",
+        "s",
+        "Duration of L2 operations, by operation and level.",
     )
     L2_ERRORS: Final = MetricSpec(
         "otel_cache.l2.errors", "observable_counter", "{error}", "Failed L2 calls, by error.type."
@@ -124,13 +132,19 @@ class METRICS:
         "Circuit breaker state: 0 closed, 1 open, 2 half-open.",
     )
     LOCK_WAIT: Final = MetricSpec(
-        "otel_cache.lock.wait.duration", "histogram", "s", "Time spent waiting for a contended lock, by lock type."
+        "otel_cache.lock.wait.duration",
+        "histogram",
+        "s",
+        "Time spent waiting for a contended lock, by lock type.",
     )
     LOCK_HOLD: Final = MetricSpec(
         "otel_cache.lock.hold.duration", "histogram", "s", "Time a lock was held, by lock type (sampled)."
     )
     LOCK_CONTENDED: Final = MetricSpec(
-        "otel_cache.lock.contended", "observable_counter", "{wait}", "Contended lock acquisitions, by lock type."
+        "otel_cache.lock.contended",
+        "observable_counter",
+        "{wait}",
+        "Contended lock acquisitions, by lock type.",
     )
     LOADS: Final = MetricSpec(
         "otel_cache.loads", "observable_counter", "{load}", "Loader runs (single-flight leaders), by mode."
@@ -149,7 +163,10 @@ class METRICS:
         "otel_cache.warmer.run.duration", "histogram", "s", "Duration of warmer runs."
     )
     WARMER_FAILURES: Final = MetricSpec(
-        "otel_cache.warmer.failures", "observable_counter", "{failure}", "Keys the warmer failed to load or store."
+        "otel_cache.warmer.failures",
+        "observable_counter",
+        "{failure}",
+        "Keys the warmer failed to load or store.",
     )
     LOOP_LAG: Final = MetricSpec(
         "otel_cache.event_loop.lag", "histogram", "s", "Event-loop lag: how late a sleep woke up."

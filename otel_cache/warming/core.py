@@ -32,6 +32,7 @@ from typing import Generic, Literal, Protocol, TypeAlias, TypeVar
 from otel_cache.core.lru import Clock
 from otel_cache.core.ttl import validate_ttl
 from otel_cache.errors import CacheConfigError
+from otel_cache.telemetry import hooks
 
 __all__ = [
     "AsyncPutCache",
@@ -95,10 +96,11 @@ class WarmerStats:
 class WarmRun:
     """The tally of one run in progress; only the shell performing the run touches it."""
 
-    __slots__ = ("error", "failures", "rejected", "started", "warmed")
+    __slots__ = ("error", "failures", "rejected", "started", "token", "warmed")
 
-    def __init__(self, started: float) -> None:
+    def __init__(self, started: float, token: object = None) -> None:
         self.started = started
+        self.token = token  # the telemetry handler's, for the run's span
         self.warmed = 0
         self.rejected = 0
         self.failures = 0
@@ -121,7 +123,7 @@ class WarmerCore(Generic[K]):
         InvalidTTLError: ``ttl`` is not ``None`` or a positive number.
     """
 
-    __slots__ = ("_clock", "_key_source", "_keys", "_stats", "interval", "name", "ttl")
+    __slots__ = ("__weakref__", "_clock", "_key_source", "_keys", "_stats", "interval", "mode", "name", "ttl")
 
     def __init__(
         self,
@@ -131,8 +133,10 @@ class WarmerCore(Generic[K]):
         ttl: float | None = None,
         name: str = "warmer",
         clock: Clock = time.perf_counter,
+        mode: str = "sync",
     ) -> None:
         self.interval = validate_interval(interval)
+        self.mode = mode
         self.ttl = validate_ttl(ttl)
         self.name = name
         self._clock = clock
@@ -149,6 +153,11 @@ class WarmerCore(Generic[K]):
             self._keys = tuple(keys)
         else:
             raise CacheConfigError(f"keys must be an iterable or a callable, not {type(keys).__name__}")
+        hooks.register(self)
+
+    @property
+    def interval_s(self) -> float:
+        return self.interval
 
     @property
     def label(self) -> str:
@@ -161,7 +170,8 @@ class WarmerCore(Generic[K]):
 
     def begin(self) -> WarmRun:
         """Start a run's timer and tally."""
-        return WarmRun(self._clock())
+        handler = hooks.current()
+        return WarmRun(self._clock(), handler.warmer_run_started(self) if handler is not None else None)
 
     def keys_to_warm(self, run: WarmRun) -> Sequence[K]:
         """The keys of this run; a key callable that raises counts as a failure and warms nothing."""
@@ -195,6 +205,9 @@ class WarmerCore(Generic[K]):
     def finish(self, run: WarmRun) -> WarmerStats:
         """Add the run's tally to the counters and return the new snapshot."""
         duration = max(0.0, self._clock() - run.started)
+        handler = hooks.current()
+        if handler is not None:
+            handler.warmer_run_finished(self, run.token, duration, run.failures)
         old = self._stats
         self._stats = stats = replace(
             old,

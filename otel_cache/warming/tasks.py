@@ -77,7 +77,9 @@ class AsyncWarmer(Generic[K, V]):
         clock: Clock = time.perf_counter,
     ) -> None:
         validate_loader(loader)
-        self._core: WarmerCore[K] = WarmerCore(keys, interval=interval, ttl=ttl, name=name, clock=clock)
+        self._core: WarmerCore[K] = WarmerCore(
+            keys, interval=interval, ttl=ttl, name=name, clock=clock, mode="async"
+        )
         self._concurrency = validate_positive_int(concurrency, "concurrency")
         self._cache = cache
         self._loader = loader

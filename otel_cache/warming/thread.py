@@ -61,7 +61,9 @@ class ThreadWarmer(Generic[K, V]):
         validate_loader(loader)
         if inspect.iscoroutinefunction(loader):
             raise CacheConfigError("ThreadWarmer needs a plain function as loader; use AsyncWarmer")
-        self._core: WarmerCore[K] = WarmerCore(keys, interval=interval, ttl=ttl, name=name, clock=clock)
+        self._core: WarmerCore[K] = WarmerCore(
+            keys, interval=interval, ttl=ttl, name=name, clock=clock, mode="sync"
+        )
         self._cache = cache
         self._loader = loader
         self._run_immediately = run_immediately

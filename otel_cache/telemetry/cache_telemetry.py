@@ -1,0 +1,408 @@
+"""``CacheTelemetry``: the OpenTelemetry handler behind :mod:`otel_cache.telemetry.hooks`.
+
+Metrics come in two kinds:
+
+* **Observable** instruments (requests, puts, evictions, entries, bytes, L2
+  errors, breaker state, contended locks, loads, coalesced waiters, warmer runs
+  and failures) read the caches' plain integer counters at collection time: an
+  L1 hit costs them nothing.
+* **Histograms** (L2 operation duration, load duration, lock wait, warmer run
+  duration) are recorded on slow paths only: an L2 call, a load, a contended
+  lock wait, a warmer run.
+
+Every point carries the cache's name (``otel_cache.name``) and mode
+(``otel_cache.mode``: sync or async); nothing carries a key. Spans: one per L2
+call (``otel_cache.l2 get`` ...), one per load (``otel_cache.load``), one per
+waiter (``otel_cache.load.wait``, linked to the leader's load span), one per
+warmer run; a contended lock wait adds a ``otel_cache.lock.contended`` event to
+the current span. Spans carry no values and no raw keys; with
+``record_key_hashes=True`` a load span carries a BLAKE2b hash of the key.
+Attribute work is guarded by ``span.is_recording()`` and everything is skipped
+under ``suppress_instrumentation``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import weakref
+from collections.abc import Hashable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from opentelemetry import metrics, trace
+from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+
+from otel_cache.errors import BackendError
+from otel_cache.telemetry import hooks
+from otel_cache.telemetry.names import (
+    ATTR,
+    DURATION_BUCKETS,
+    INSTRUMENTATION_NAME,
+    METRICS,
+    SCHEMA_URL,
+    SPAN,
+)
+
+__all__ = ["CacheTelemetry"]
+
+_perf_counter = time.perf_counter
+
+
+def _suppressed() -> bool:
+    try:
+        from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+    except ImportError:  # pragma: no cover - opentelemetry-instrumentation is a dependency
+        return False
+    return not is_instrumentation_enabled()
+
+
+def _version() -> str:
+    from otel_cache import __version__
+
+    return __version__
+
+
+class CacheTelemetry:
+    """Spans and metrics for every registered cache and warmer."""
+
+    def __init__(
+        self,
+        *,
+        tracer_provider: trace.TracerProvider | None = None,
+        meter_provider: metrics.MeterProvider | None = None,
+        record_key_hashes: bool = False,
+    ) -> None:
+        version = _version()
+        self.tracer = trace.get_tracer(
+            INSTRUMENTATION_NAME, version, tracer_provider=tracer_provider, schema_url=SCHEMA_URL
+        )
+        meter = metrics.get_meter(
+            INSTRUMENTATION_NAME, version, meter_provider=meter_provider, schema_url=SCHEMA_URL
+        )
+        self.record_key_hashes = record_key_hashes
+        self.enabled = True
+        self._listeners: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+        self._leaders: dict[tuple[int, Hashable], trace.SpanContext] = {}
+        buckets = list(DURATION_BUCKETS)
+        self.operation_duration = _histogram(meter, METRICS.OPERATION_DURATION, buckets)
+        self.load_duration = _histogram(meter, METRICS.LOAD_DURATION, buckets)
+        self.lock_wait = _histogram(meter, METRICS.LOCK_WAIT, buckets)
+        self.warmer_duration = _histogram(meter, METRICS.WARMER_DURATION, buckets)
+        observe = self._observer
+        for spec, callback in (
+            (METRICS.REQUESTS, observe(_requests)),
+            (METRICS.PUTS, observe(_puts)),
+            (METRICS.EVICTIONS, observe(_evictions)),
+            (METRICS.L2_ERRORS, observe(_l2_errors)),
+            (METRICS.LOCK_CONTENDED, observe(_lock_contended)),
+            (METRICS.LOADS, observe(_loads)),
+            (METRICS.COALESCED, observe(_coalesced)),
+            (METRICS.WARMER_RUNS, observe(_warmer_runs)),
+            (METRICS.WARMER_FAILURES, observe(_warmer_failures)),
+        ):
+            meter.create_observable_counter(
+                spec.name, callbacks=[callback], unit=spec.unit, description=spec.description
+            )
+        for spec, callback in (
+            (METRICS.ENTRIES, observe(_entries)),
+            (METRICS.MEMORY, observe(_memory)),
+        ):
+            meter.create_observable_up_down_counter(
+                spec.name, callbacks=[callback], unit=spec.unit, description=spec.description
+            )
+        meter.create_observable_gauge(
+            METRICS.BREAKER_STATE.name,
+            callbacks=[observe(_breaker_state)],
+            unit=METRICS.BREAKER_STATE.unit,
+            description=METRICS.BREAKER_STATE.description,
+        )
+
+    # -- hooks.Handler ---------------------------------------------------------
+
+    def attach(self, item: Any) -> None:
+        lock = _lock_of(item)
+        if lock is None or item in self._listeners:
+            return
+        attributes = _base_attributes(item)
+
+        def on_wait(kind: str, wait: float) -> None:
+            self._record_lock_wait(attributes, kind, wait)
+
+        lock.add_listener(on_wait)
+        self._listeners[item] = on_wait
+
+    def detach(self, item: Any) -> None:
+        listener = self._listeners.pop(item, None)
+        lock = _lock_of(item)
+        if listener is not None and lock is not None:
+            lock.remove_listener(listener)
+
+    @contextmanager
+    def l2_call(self, cache: Any, operation: str) -> Iterator[Any]:
+        if not self.enabled or _suppressed():
+            yield None
+            return
+        attributes = {**_base_attributes(cache), ATTR.OPERATION: operation, ATTR.LEVEL: "l2"}
+        span = self.tracer.start_span(SPAN.L2.format(operation=operation), kind=SpanKind.INTERNAL)
+        if span.is_recording():
+            span.set_attributes(attributes)
+        start = _perf_counter()
+        try:
+            with trace.use_span(
+                span, end_on_exit=False, record_exception=False, set_status_on_exception=False
+            ):
+                yield span
+        except BackendError as exc:
+            error_type = _error_type(exc)
+            attributes[ATTR.ERROR_TYPE] = error_type
+            if span.is_recording():
+                span.set_attribute(ATTR.ERROR_TYPE, error_type)
+                span.record_exception(exc)
+                span.set_status(Status(StatusCode.ERROR, error_type))
+            raise
+        finally:
+            self.operation_duration.record(_perf_counter() - start, attributes)
+            span.end()
+
+    @contextmanager
+    def load(self, cache: Any, key: Hashable) -> Iterator[Any]:
+        if not self.enabled or _suppressed():
+            yield None
+            return
+        attributes = _base_attributes(cache)
+        span = self.tracer.start_span(SPAN.LOAD, kind=SpanKind.INTERNAL)
+        if span.is_recording():
+            span.set_attributes({**attributes, ATTR.CACHE_HIT: False})
+            if self.record_key_hashes:
+                span.set_attribute(ATTR.KEY_HASH, _key_hash(key))
+        leader_key = (id(cache), key)
+        self._leaders[leader_key] = span.get_span_context()
+        start = _perf_counter()
+        result = "success"
+        try:
+            with trace.use_span(
+                span, end_on_exit=False, record_exception=False, set_status_on_exception=False
+            ):
+                yield span
+        except BaseException as exc:
+            result = "failure"
+            if span.is_recording():
+                span.set_attribute(ATTR.ERROR_TYPE, type(exc).__qualname__)
+                span.record_exception(exc)
+                span.set_status(Status(StatusCode.ERROR, type(exc).__qualname__))
+            raise
+        finally:
+            self._leaders.pop(leader_key, None)
+            self.load_duration.record(_perf_counter() - start, {**attributes, ATTR.RESULT: result})
+            span.end()
+
+    @contextmanager
+    def load_wait(self, cache: Any, key: Hashable) -> Iterator[Any]:
+        if not self.enabled or _suppressed():
+            yield None
+            return
+        leader = self._leaders.get((id(cache), key))
+        links = [Link(leader)] if leader is not None and leader.is_valid else []
+        span = self.tracer.start_span(SPAN.LOAD_WAIT, kind=SpanKind.INTERNAL, links=links)
+        if span.is_recording():
+            span.set_attributes({**_base_attributes(cache), ATTR.COALESCED: True})
+        start = _perf_counter()
+        try:
+            with trace.use_span(span, end_on_exit=False):
+                yield span
+        finally:
+            self.lock_wait.record(
+                _perf_counter() - start, {**_base_attributes(cache), ATTR.LOCK_TYPE: "single-flight"}
+            )
+            span.end()
+
+    def warmer_run_started(self, warmer: Any) -> Any:
+        if not self.enabled:
+            return None
+        span = self.tracer.start_span(SPAN.WARMER_RUN, kind=SpanKind.INTERNAL)
+        if span.is_recording():
+            span.set_attributes(
+                {ATTR.WARMER_NAME: str(getattr(warmer, "name", "warmer")), **_mode_of(warmer)}
+            )
+        return span
+
+    def warmer_run_finished(self, warmer: Any, token: Any, duration: float, failures: int) -> None:
+        if token is None:
+            return
+        attributes = {ATTR.WARMER_NAME: str(getattr(warmer, "name", "warmer")), **_mode_of(warmer)}
+        self.warmer_duration.record(duration, attributes)
+        if token.is_recording():
+            token.set_attribute(METRICS.WARMER_FAILURES.name, failures)
+            if failures:
+                token.set_status(Status(StatusCode.ERROR, f"{failures} key(s) failed"))
+        token.end()
+
+    # -- internals -------------------------------------------------------------
+
+    def _record_lock_wait(self, attributes: dict[str, str], kind: str, wait: float) -> None:
+        if not self.enabled:
+            return
+        self.lock_wait.record(wait, {**attributes, ATTR.LOCK_TYPE: kind})
+        span = trace.get_current_span()
+        if span.is_recording():
+            span.add_event(SPAN.LOCK_CONTENDED_EVENT, {ATTR.LOCK_TYPE: kind, ATTR.LOCK_WAIT: wait})
+
+    def _observer(self, collect: Any) -> Any:
+        def callback(options: CallbackOptions) -> Iterable[Observation]:
+            # Not "self.enabled": the SDK keeps the first callbacks registered under a
+            # name, so after uninstrument() and instrument() these belong to an older handler.
+            if hooks.current() is None:
+                return []
+
+            observations: list[Observation] = []
+            for item in hooks.registered():
+                try:
+                    observations.extend(collect(item))
+                except Exception:  # a closed cache, a cache mid-shutdown: skip it this time
+                    continue
+            return observations
+
+        return callback
+
+    def close(self) -> None:
+        self.enabled = False
+
+
+# -- what each observable instrument reads ------------------------------------------
+
+
+def _base_attributes(item: Any) -> dict[str, str]:
+    return {ATTR.CACHE_NAME: str(getattr(item, "name", "default")), **_mode_of(item)}
+
+
+def _mode_of(item: Any) -> dict[str, str]:
+    mode = getattr(item, "mode", None)
+    return {ATTR.MODE: str(mode)} if mode else {ATTR.MODE: "mixed"}
+
+
+def _lock_of(item: Any) -> Any:
+    l1 = getattr(item, "l1", None)
+    holder = l1 if l1 is not None else item
+    return getattr(holder, "lock", None)
+
+
+def _l1_stats(item: Any) -> Any:
+    l1 = getattr(item, "l1", None)
+    source = l1 if l1 is not None else item
+    stats = getattr(source, "stats", None)
+    if stats is None or getattr(source, "closed", False) or not hasattr(source, "lock"):
+        return None
+    return stats()
+
+
+def _requests(item: Any) -> Iterator[Observation]:
+    l1 = _l1_stats(item)
+    if l1 is None:
+        return
+    base = _base_attributes(item)
+    yield Observation(l1.hits, {**base, ATTR.LEVEL: "l1", ATTR.RESULT: "hit"})
+    yield Observation(l1.misses, {**base, ATTR.LEVEL: "l1", ATTR.RESULT: "miss"})
+    tiers = getattr(item, "tiers", None)
+    if tiers is not None and tiers.l2_enabled:
+        l2 = tiers.stats()
+        yield Observation(l2.hits, {**base, ATTR.LEVEL: "l2", ATTR.RESULT: "hit"})
+        yield Observation(l2.misses, {**base, ATTR.LEVEL: "l2", ATTR.RESULT: "miss"})
+
+
+def _puts(item: Any) -> Iterator[Observation]:
+    l1 = _l1_stats(item)
+    if l1 is None:
+        return
+    base = _base_attributes(item)
+    yield Observation(l1.puts, {**base, ATTR.LEVEL: "l1"})
+    tiers = getattr(item, "tiers", None)
+    if tiers is not None and tiers.l2_enabled:
+        yield Observation(tiers.stats().writes, {**base, ATTR.LEVEL: "l2"})
+
+
+def _evictions(item: Any) -> Iterator[Observation]:
+    l1 = _l1_stats(item)
+    if l1 is None:
+        return
+    base = _base_attributes(item)
+    for reason, count in l1.evictions.items():
+        yield Observation(count, {**base, ATTR.EVICTION_REASON: reason})
+
+
+def _entries(item: Any) -> Iterator[Observation]:
+    l1 = _l1_stats(item)
+    if l1 is not None:
+        yield Observation(l1.entries, _base_attributes(item))
+
+
+def _memory(item: Any) -> Iterator[Observation]:
+    l1 = _l1_stats(item)
+    if l1 is not None:
+        yield Observation(l1.bytes, _base_attributes(item))
+
+
+def _l2_errors(item: Any) -> Iterator[Observation]:
+    tiers = getattr(item, "tiers", None)
+    if tiers is None or not tiers.l2_enabled:
+        return
+    base = _base_attributes(item)
+    for error_type, count in tiers.stats().errors.items():
+        yield Observation(count, {**base, ATTR.ERROR_TYPE: error_type})
+
+
+def _breaker_state(item: Any) -> Iterator[Observation]:
+    tiers = getattr(item, "tiers", None)
+    if tiers is not None and tiers.l2_enabled:
+        yield Observation(int(tiers.breaker.state), _base_attributes(item))
+
+
+def _lock_contended(item: Any) -> Iterator[Observation]:
+    lock = _lock_of(item)
+    if lock is not None and _l1_stats(item) is not None:
+        yield Observation(lock.contended, {**_base_attributes(item), ATTR.LOCK_TYPE: lock.kind})
+
+
+def _loads(item: Any) -> Iterator[Observation]:
+    for flights, mode in _flight_tables(item):
+        yield Observation(flights.loads, {**_base_attributes(item), ATTR.MODE: mode})
+
+
+def _coalesced(item: Any) -> Iterator[Observation]:
+    for flights, mode in _flight_tables(item):
+        yield Observation(flights.coalesced, {**_base_attributes(item), ATTR.MODE: mode})
+
+
+def _flight_tables(item: Any) -> list[tuple[Any, str]]:
+    tables = []
+    for attribute, mode in (("sync_flights", "sync"), ("async_flights", "async")):
+        flights = getattr(item, attribute, None)
+        if flights is not None and (flights.loads or flights.coalesced):
+            tables.append((flights, mode))
+    return tables
+
+
+def _warmer_runs(item: Any) -> Iterator[Observation]:
+    if hasattr(item, "stats") and hasattr(item, "interval_s"):
+        yield Observation(item.stats().runs, {ATTR.WARMER_NAME: item.name, **_mode_of(item)})
+
+
+def _warmer_failures(item: Any) -> Iterator[Observation]:
+    if hasattr(item, "stats") and hasattr(item, "interval_s"):
+        yield Observation(item.stats().failures, {ATTR.WARMER_NAME: item.name, **_mode_of(item)})
+
+
+def _histogram(meter: metrics.Meter, spec: Any, buckets: list[float]) -> metrics.Histogram:
+    return meter.create_histogram(
+        spec.name, unit=spec.unit, description=spec.description, explicit_bucket_boundaries_advisory=buckets
+    )
+
+
+def _error_type(error: BaseException) -> str:
+    cause = error.__cause__
+    return type(cause).__qualname__ if cause is not None else type(error).__qualname__
+
+
+def _key_hash(key: Hashable) -> str:
+    return hashlib.blake2b(repr(key).encode(), digest_size=8).hexdigest()
