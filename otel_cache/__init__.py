@@ -10,6 +10,7 @@ from otel_cache.core.stats import CacheStats, EvictionReason, LockWaitStats
 from otel_cache.core.tiers import L2Stats
 from otel_cache.core.ttl import NO_EXPIRY
 from otel_cache.errors import (
+    BackendBusyError,
     BackendError,
     BackendTimeoutError,
     BackendUnavailableError,
@@ -39,6 +40,7 @@ __all__ = [
     "NO_EXPIRY",
     "AsyncCacheManager",
     "AsyncLRUCache",
+    "BackendBusyError",
     "BackendError",
     "BackendTimeoutError",
     "BackendUnavailableError",

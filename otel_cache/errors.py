@@ -12,6 +12,7 @@ place, :func:`otel_cache.backends.redis_errors.map_redis_errors`.
 from __future__ import annotations
 
 __all__ = [
+    "BackendBusyError",
     "BackendError",
     "BackendTimeoutError",
     "BackendUnavailableError",
@@ -59,6 +60,13 @@ class BackendUnavailableError(BackendError):
 
 class BackendTimeoutError(BackendError):
     """The backend did not answer within the configured timeout."""
+
+
+class BackendBusyError(BackendTimeoutError):
+    """Every pooled connection stayed busy for the connect timeout; Redis itself may be fine.
+
+    Not fed to the circuit breaker: the pool is saturated, the server is not down.
+    """
 
 
 class CircuitOpenError(BackendUnavailableError):

@@ -15,6 +15,7 @@ EXPECTED = {
     "NO_EXPIRY",
     "AsyncCacheManager",
     "AsyncLRUCache",
+    "BackendBusyError",
     "BackendError",
     "BackendTimeoutError",
     "BackendUnavailableError",

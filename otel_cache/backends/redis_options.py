@@ -38,7 +38,10 @@ def glob_escape(text: str) -> str:
 
 
 def stored(value: bytes | None, pttl: int) -> tuple[bytes, int | None] | None:
-    """A GET reply and its PTTL reply as a ``Stored`` pair (PTTL -1: no expiry)."""
-    if value is None:
+    """A GET reply and its PTTL reply as a ``Stored`` pair (PTTL -1: no expiry).
+
+    PTTL -2 means the key expired between the two commands: a miss.
+    """
+    if value is None or pttl == -2:
         return None
     return value, (pttl if pttl >= 0 else None)

@@ -121,9 +121,11 @@ def _check_json(value: Any) -> None:
     """Refuse what JSON would silently change: NaN/inf (null), dataclasses, dates,
     UUIDs, enums and other subclasses (they come back as another type). Tuples are
     allowed and come back as lists (documented)."""
-    stack = [value]
+    stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
-        item = stack.pop()
+        item, depth = stack.pop()
+        if depth > _MAX_DEPTH:
+            raise SerializationError(f"value nested deeper than {_MAX_DEPTH} levels (or refers to itself)")
         kind = type(item)
         if kind in _JSON_SCALARS:
             continue
@@ -131,12 +133,12 @@ def _check_json(value: Any) -> None:
             if item != item or item in (_INF, -_INF):
                 raise SerializationError(f"JSON cannot store {item!r}")
         elif kind is list or kind is tuple:
-            stack.extend(item)
+            stack.extend((child, depth + 1) for child in item)
         elif kind is dict:
             for key, child in item.items():
                 if type(key) is not str:
                     raise SerializationError(f"JSON object keys must be str, got {type(key).__name__}")
-                stack.append(child)
+                stack.append((child, depth + 1))
         else:
             raise SerializationError(
                 f"JSON would not give back a {kind.__name__}: use plain data, msgpack or pickle"
@@ -144,6 +146,7 @@ def _check_json(value: Any) -> None:
 
 
 _INF = float("inf")
+_MAX_DEPTH = 256
 
 
 def make_serializer(name: str = "json", *, pickle_hmac_key: bytes | None = None) -> Serializer:

@@ -34,7 +34,7 @@ from otel_cache.core.breaker import BreakerState, CircuitBreaker
 from otel_cache.core.keys import L2KeyBuilder
 from otel_cache.core.serialization import Serializer, make_serializer
 from otel_cache.core.ttl import NO_EXPIRY, resolve_ttl
-from otel_cache.errors import BackendError, CircuitOpenError, SerializationError
+from otel_cache.errors import BackendBusyError, BackendError, CircuitOpenError, SerializationError
 
 __all__ = ["MISSING", "L2Stats", "TierCore"]
 
@@ -96,6 +96,7 @@ class TierCore:
         self.raise_errors = raise_errors
         self.l2_enabled = l2_enabled
         self.breaker = CircuitBreaker(threshold=breaker_threshold, reset=breaker_reset, clock=clock)
+        self._clock = clock
         self._lock: AbstractContextManager[Any] = lock or contextlib.nullcontext()
         self._generation = [0] * _STRIPES
         self._writing = [0] * _STRIPES
@@ -118,12 +119,21 @@ class TierCore:
         millis = None if seconds is None else max(1, round(seconds * 1000))
         return (NO_EXPIRY if l1 is None else l1), millis
 
-    def fill_ttl(self, remaining_ms: int | None) -> float:
+    def now(self) -> float:
+        return self._clock()
+
+    def fill_ttl(self, remaining_ms: int | None, sent_at: float) -> float | None:
         """L1 TTL of a value read from L2 that Redis keeps ``remaining_ms`` more (None: forever).
 
-        L1 never outlives the Redis entry, and keeps it at most ``l1_ttl`` (or the default TTL).
+        L1 never outlives the Redis entry, and keeps it at most ``l1_ttl`` (or the default
+        TTL). Redis measured ``remaining_ms`` at some point after ``sent_at``, so the time
+        since then is taken off; ``None`` when nothing is left (do not fill).
         """
-        remaining = None if remaining_ms is None else max(remaining_ms, 1) / 1000
+        remaining = None
+        if remaining_ms is not None:
+            remaining = remaining_ms / 1000 - (self._clock() - sent_at)
+            if remaining <= 0:
+                return None
         cap = self.l1_fill_ttl
         if remaining is None:
             return NO_EXPIRY if cap is None else cap
@@ -174,7 +184,8 @@ class TierCore:
         name = _error_type(error)
         with self._lock:
             self.errors[name] = self.errors.get(name, 0) + 1
-            self.breaker.failed()
+            if not isinstance(error, BackendBusyError):  # a saturated pool is not a dead server
+                self.breaker.failed()
         if self.raise_errors:
             raise error
 

@@ -15,6 +15,7 @@ from typing import Any, TypeVar, cast
 
 from otel_cache.backends.protocol import AsyncBackend
 from otel_cache.core.tiers import MISSING
+from otel_cache.core.ttl import validate_ttl
 from otel_cache.errors import BackendError
 from otel_cache.multilevel.flows import Flow
 from otel_cache.multilevel.shared import MultiLevelStats, SharedState, mark_hit
@@ -62,6 +63,7 @@ class AsyncAPI(SharedState[K, V]):
         self, key: K, loader: Callable[[], Awaitable[V]] | Callable[[], V], ttl: float | None = None
     ) -> V:
         """Async ``get_or_set``; ``loader`` may be a coroutine function or a plain function."""
+        validate_ttl(ttl)  # before the loader runs: its value would be lost
         value = await self.aget(key, MISSING)
         if value is not MISSING:
             return value  # type: ignore[return-value]

@@ -52,6 +52,7 @@ class Flows:
         if not tiers.l2_allowed():
             return default
         token = tiers.read_started(key)
+        sent_at = tiers.now()
         try:
             stored = yield Call("get", (l2_key,))
         except BackendError as exc:
@@ -61,8 +62,9 @@ class Flows:
         value = tiers.decode(stored[0] if stored else None)
         if not tiers.read_finished(value):
             return default
-        if tiers.may_fill(key, token):
-            self.l1.put(key, value, tiers.fill_ttl(stored[1]))
+        fill_ttl = tiers.fill_ttl(stored[1], sent_at)
+        if fill_ttl is not None and tiers.may_fill(key, token):
+            self.l1.put(key, value, fill_ttl)
         return value
 
     def put(self, key: Hashable, value: Any, ttl: float | None, *, strict: bool = True) -> Flow:
@@ -126,6 +128,7 @@ class Flows:
         if not missing or not tiers.l2_allowed():
             return found
         tokens = [tiers.read_started(key) for key, _ in missing]
+        sent_at = tiers.now()
         try:
             replies = yield Call("get_many", ([l2_key for _, l2_key in missing],))
         except BackendError as exc:
@@ -136,8 +139,9 @@ class Flows:
             value = tiers.decode(stored[0] if stored else None)
             if tiers.read_finished(value):
                 found[key] = value
-                if tiers.may_fill(key, token):
-                    self.l1.put(key, value, tiers.fill_ttl(stored[1]))
+                fill_ttl = tiers.fill_ttl(stored[1], sent_at)
+                if fill_ttl is not None and tiers.may_fill(key, token):
+                    self.l1.put(key, value, fill_ttl)
         return found
 
     def put_many(self, items: Sequence[tuple[Hashable, Any]], ttl: float | None) -> Flow:

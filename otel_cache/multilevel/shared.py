@@ -23,7 +23,11 @@ V = TypeVar("V")
 
 @dataclass(frozen=True, slots=True)
 class FlightStats:
-    """Single-flight counters: loader runs, callers that waited on another's load, loader errors."""
+    """Single-flight counters: flights led, callers that waited on another's flight, loader errors.
+
+    A leader first looks at L1 again (a flight that just ended may have stored the
+    value), so ``loads`` can exceed the number of loader calls.
+    """
 
     loads: int
     coalesced: int

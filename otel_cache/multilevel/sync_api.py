@@ -9,6 +9,7 @@ from typing import Any, TypeVar, cast
 
 from otel_cache.backends.protocol import SyncBackend
 from otel_cache.core.tiers import MISSING
+from otel_cache.core.ttl import validate_ttl
 from otel_cache.errors import BackendError
 from otel_cache.multilevel.flows import Flow
 from otel_cache.multilevel.shared import FlightStats, MultiLevelStats, SharedState, mark_hit
@@ -53,6 +54,7 @@ class SyncAPI(SharedState[K, V]):
 
     def get_or_set(self, key: K, loader: Callable[[], V], ttl: float | None = None) -> V:
         """The cached value, or ``loader()``'s, stored; concurrent misses call ``loader`` once."""
+        validate_ttl(ttl)  # before the loader runs: its value would be lost
         value = self.get(key, MISSING)
         if value is not MISSING:
             return value  # type: ignore[return-value]

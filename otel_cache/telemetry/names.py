@@ -57,10 +57,13 @@ class ATTR:
     COALESCED: Final = "otel_cache.coalesced"
     CACHE_HIT: Final = "cache.hit"  # Sentry's cache convention
     ERROR_TYPE: Final = "error.type"  # semantic conventions
+    LOOP_NAME: Final = "otel_cache.event_loop.name"  # the EventLoopMonitor's name
     LOOP_TASK: Final = "otel_cache.event_loop.task"
     LOOP_BLOCKED: Final = "otel_cache.event_loop.blocked_s"
     CODE_STACKTRACE: Final = "code.stacktrace"  # semantic conventions
     CODE_FUNCTION: Final = "code.function.name"  # semantic conventions
+    CODE_FILE_PATH: Final = "code.file.path"  # semantic conventions
+    CODE_LINE_NUMBER: Final = "code.line.number"  # semantic conventions
 
 
 class SPAN:

@@ -15,6 +15,7 @@ import pytest
 import redis
 
 from otel_cache import CacheConfig, MultiLevelCache
+from tests.support import ManualClock
 
 pytestmark = pytest.mark.redis
 
@@ -92,3 +93,21 @@ def test_unraced_read_fills_l1(cache: MultiLevelCache[Any, Any]) -> None:
     assert finish(read, answer(cache, call)) == "v1"
     assert cache.l1.get("k") == "v1"
     assert cache.stats().l2.fills == 1
+
+
+def test_fill_ttl_counts_from_when_the_read_was_sent(redis_url: str, manual_clock: ManualClock) -> None:
+    cache: MultiLevelCache[Any, Any] = MultiLevelCache(
+        CacheConfig(redis_url=redis_url, namespace="fg"), clock=manual_clock
+    )
+    try:
+        cache.put("k", "v", ttl=30)
+        cache.l1.clear()
+        read = cache.flows.get_l2("k", MISS)
+        call = next(read)
+        reply = answer(cache, call)  # Redis: 30 s left, as of now
+        manual_clock.advance(0.2)  # the reply takes 0.2 s to arrive
+        assert finish(read, reply) == "v"
+        manual_clock.advance(29.85)  # 30.05 s after the GET: Redis has dropped the key
+        assert "k" not in cache.l1
+    finally:
+        cache.close()

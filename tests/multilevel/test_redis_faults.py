@@ -108,7 +108,7 @@ async def test_breaker_opens_skips_redis_and_probes_after_reset(
         assert await cache.get("a", MISS) is MISS
     assert await cache.put("b", 2) is True
     assert await cache.get_or_set("c", lambda: 3) == 3
-    assert time.monotonic() - started < 0.5  # no connection attempts
+    assert time.monotonic() - started < 1.0  # no connection attempts (loosely)
     stats = await l2(cache)
     assert stats.errors == {"ConnectionError": THRESHOLD}  # Redis was not touched
     assert stats.skipped == 5 + 1 + 2  # get_or_set: its get and its put

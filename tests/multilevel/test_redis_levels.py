@@ -206,7 +206,11 @@ async def test_short_ttl_expires_from_both_levels_in_real_time(make: Make, raw_r
     while raw_redis.exists("ns:short"):
         assert time.monotonic() < deadline
         await asyncio.sleep(0.02)
-    assert await cache.get("short", MISS) is MISS
+    # L1 may lag Redis by the read's round trip (see test_fill_ttl_counts_from_when_the_read_was_sent).
+    deadline = time.monotonic() + 1
+    while await cache.get("short", MISS) is not MISS:
+        assert time.monotonic() < deadline, "L1 kept the value after Redis dropped it"
+        await asyncio.sleep(0.01)
 
 
 # -- namespaces ------------------------------------------------------------------
@@ -384,13 +388,6 @@ async def test_json_refuses_values_it_would_give_back_changed(
 
 
 @pytest.mark.timeout(2)
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug (regression in 650a840): _check_json (otel_cache/core/serialization.py) walks the value "
-    "with a stack and no record of visited containers, so a self-referencing list or dict loops "
-    "forever and put() hangs; orjson alone raised (recursion limit) -> SerializationError. Fix: keep "
-    "a set of id()s of the containers on the current path (or a depth limit) and raise SerializationError",
-)
 def test_self_referencing_value_is_refused_not_hung(redis_url: str) -> None:
     cache: MultiLevelCache[Any, Any] = MultiLevelCache(CacheConfig(redis_url=redis_url, namespace="ns"))
     try:

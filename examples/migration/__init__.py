@@ -1,0 +1,1 @@
+"""ADR-014's migration guide as runnable apps: REST and GraphQL, before and after."""
