@@ -24,10 +24,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from benchmarks.workload import CAPACITY, KEYS, TTL_S, VALUE
+from benchmarks.workload import KEYS, TTL_S, VALUE, full_cache
 from otel_cache.l1.cache import AsyncLRUCache
 
-__all__ = ["OPS", "AdrSample", "make_ops", "run_adr"]
+__all__ = ["OPS", "AdrSample", "Op", "make_ops", "run_adr"]
 
 OPS = 1_000
 WORKERS = 10
@@ -51,13 +51,6 @@ def make_ops(seed: int = 14) -> list[Op]:
     kinds = [True] * gets + [False] * (OPS - gets)
     rng.shuffle(kinds)
     return [(is_get, rng.choice(KEYS)) for is_get in kinds]
-
-
-def _new_cache() -> AsyncLRUCache[str, str]:
-    cache: AsyncLRUCache[str, str] = AsyncLRUCache(max_entries=CAPACITY, default_ttl=TTL_S)
-    for key in KEYS:
-        cache.put(key, VALUE)
-    return cache
 
 
 def _sync_batch(cache: AsyncLRUCache[str, str], ops: list[Op]) -> float:
@@ -97,7 +90,7 @@ def run_adr(repeats: int) -> list[AdrSample]:
     """Time each of the three ADR batches ``repeats`` times, interleaved, each on its own cache."""
     ops = make_ops()
     with asyncio.Runner() as runner:
-        sync_cache, async_cache, workers_cache = _new_cache(), _new_cache(), _new_cache()
+        sync_cache, async_cache, workers_cache = (full_cache(TTL_S) for _ in range(3))
         batches: list[tuple[str, float, Callable[[], float]]] = [
             ("sync: 1000 ops", 0.450, lambda: _sync_batch(sync_cache, ops)),
             ("async: 1000 ops", 0.215, lambda: runner.run(_async_batch(async_cache, ops))),

@@ -36,14 +36,14 @@ from dataclasses import dataclass
 from itertools import cycle, islice
 
 from benchmarks.adr import Op, make_ops
-from benchmarks.workload import CAPACITY, KEYS, TTL_S, VALUE
+from benchmarks.workload import TTL_S, VALUE, full_cache
 from otel_cache.core.stats import LockWaitStats
 from otel_cache.l1.cache import AsyncLRUCache
 
 __all__ = ["bucket_quantile", "run_contention"]
 
 THREADS = 2
-_CHUNK = 100  # ops between two looks at the clock or the stop flag
+_LOOP_KEYS = 100  # keys the loop side goes through between two looks at its deadline
 
 
 def bucket_quantile(stats: LockWaitStats, q: float) -> float:
@@ -57,13 +57,6 @@ def bucket_quantile(stats: LockWaitStats, q: float) -> float:
         if seen >= q * total:
             return bound
     return math.inf
-
-
-def _new_cache() -> AsyncLRUCache[str, str]:
-    cache: AsyncLRUCache[str, str] = AsyncLRUCache(max_entries=CAPACITY, default_ttl=TTL_S)
-    for key in KEYS:
-        cache.put(key, VALUE)
-    return cache
 
 
 def _thread_side(
@@ -135,11 +128,11 @@ def _mixed(
     runner: asyncio.Runner,
     loop_cache: AsyncLRUCache[str, str],
     thread_caches: list[AsyncLRUCache[str, str]],
+    ops: list[Op],
     duration_s: float,
 ) -> tuple[_LoopSide, float]:
     """Threads on ``thread_caches`` and the loop on ``loop_cache`` at once: (loop side, threads ops/s)."""
-    ops = make_ops()
-    keys = [key for _, key in islice(cycle(ops), _CHUNK)]
+    keys = [key for _, key in islice(cycle(ops), _LOOP_KEYS)]
     start, stop = threading.Barrier(len(thread_caches) + 1), threading.Event()
     rates: list[float] = []
     threads = [
@@ -160,18 +153,18 @@ def _mixed(
 
 def run_contention(duration_s: float) -> dict[str, float]:
     """One run of each of the three set-ups; returns flat ``{metric: value}``, units in the names."""
-    keys = [key for _, key in islice(cycle(make_ops()), _CHUNK)]
+    ops = make_ops()
+    keys = [key for _, key in islice(cycle(ops), _LOOP_KEYS)]
     gc.disable()
     try:
         with asyncio.Runner() as runner:
-            alone = runner.run(_loop_side(_new_cache(), keys, duration_s))
-            own_loop, own_threads = _mixed(
-                runner, _new_cache(), [_new_cache() for _ in range(THREADS)], duration_s
-            )
-            cache = _new_cache()
+            alone = runner.run(_loop_side(full_cache(TTL_S), keys, duration_s))
+            own_caches = [full_cache(TTL_S) for _ in range(THREADS)]
+            own_loop, own_threads = _mixed(runner, full_cache(TTL_S), own_caches, ops, duration_s)
+            cache = full_cache(TTL_S)
             waits: list[tuple[int, float]] = []  # (thread id, seconds); list.append is atomic
             cache.lock.add_listener(lambda _kind, wait: waits.append((threading.get_ident(), wait)))
-            shared_loop, shared_threads = _mixed(runner, cache, [cache] * THREADS, duration_s)
+            shared_loop, shared_threads = _mixed(runner, cache, [cache] * THREADS, ops, duration_s)
     finally:
         gc.enable()
     lock = cache.lock_stats()

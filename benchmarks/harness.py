@@ -25,14 +25,14 @@ import inspect
 import itertools
 import time
 import timeit
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["Bench", "Namespace", "Sample", "run_benches"]
 
 Namespace = dict[str, Any]
-Setup = Callable[[], Namespace | Awaitable[Namespace]]
+Setup = Callable[[], Namespace | Coroutine[Any, Any, Namespace]]
 Teardown = Callable[[Namespace], object]
 
 _ASYNC_TEMPLATE = """
@@ -130,8 +130,8 @@ def run_benches(
     return [Sample(i.bench.name, i.bench.group, i.bench.kind, i.loops, i.ns_per_op) for i in prepared]
 
 
-def _maybe_await(runner: asyncio.Runner, value: Any) -> Any:
-    return runner.run(value) if inspect.isawaitable(value) else value
+def _maybe_await(runner: asyncio.Runner, value: object) -> Any:
+    return runner.run(value) if inspect.iscoroutine(value) else value
 
 
 def _sync_timer(stmt: str, ns: Namespace) -> Callable[[int], float]:
@@ -161,7 +161,7 @@ def _calibrate(timer: Callable[[int], float], target_s: float) -> int:
     """The smallest loop count in the 1-2-5 series whose run takes at least ``target_s``."""
     for exponent in itertools.count():
         for mantissa in (1, 2, 5):
-            loops = mantissa * 10**exponent
+            loops: int = mantissa * 10**exponent
             if timer(loops) >= target_s:
                 return loops
     raise AssertionError("unreachable")

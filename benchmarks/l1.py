@@ -17,6 +17,7 @@ the table to stdout. See ``docs/benchmarks.md`` for the method and a reading.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import os
@@ -139,7 +140,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     config = _config(args)
     if args.child:
-        json.dump(run_once(config), sys.stdout)
+        # stdout carries the JSON alone: anything a peer prints goes to stderr.
+        with contextlib.redirect_stdout(sys.stderr):
+            result = run_once(config)
+        json.dump(result, sys.stdout)
         return 0
     facts = machine_facts()
     cpu = CpuShare()

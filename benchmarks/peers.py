@@ -36,6 +36,7 @@ def _namespace(cache: object) -> Namespace:
 def _cachetools(ttl: float | None) -> Namespace:
     import cachetools
 
+    cache: cachetools.Cache[str, str]
     cache = cachetools.LRUCache(CAPACITY) if ttl is None else cachetools.TTLCache(CAPACITY, ttl)
     for key in KEYS:
         cache[key] = VALUE
@@ -80,7 +81,7 @@ async def _cashews() -> Namespace:
 
 
 async def _aiocache() -> Namespace:
-    from aiocache import SimpleMemoryCache
+    from aiocache import SimpleMemoryCache  # type: ignore[import-untyped]
 
     cache = SimpleMemoryCache(timeout=None)
     for key in KEYS:
@@ -95,7 +96,7 @@ async def _aclose(ns: Namespace) -> None:
 def _theine() -> Namespace:
     from theine import Cache
 
-    cache = Cache(CAPACITY)
+    cache: Cache[str, str] = Cache(CAPACITY)
     for key in KEYS:
         cache.set(key, VALUE)
     return _namespace(cache)

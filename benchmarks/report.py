@@ -19,10 +19,13 @@ __all__ = ["Report", "summarise"]
 RawRun = dict[str, Any]
 
 _LOOP_OVERHEAD = ("loop overhead (pass)", "async loop overhead (pass)")
+_BUSY = 0.10  # share of the CPUs used by other processes above which a run is flagged
 
 
 @dataclass(frozen=True, slots=True)
 class Row:
+    """One printed row: a median, its min..max, and the ratio to the minimal LRU if any."""
+
     group: str
     name: str
     median: float
@@ -55,19 +58,15 @@ def _spread(per_process: Sequence[Sequence[float]]) -> tuple[float, float, float
 
 
 def _micro_rows(runs: Sequence[RawRun]) -> list[Row]:
-    names = [sample["name"] for sample in runs[0]["micro"]]
-    by_name = {sample["name"]: sample for sample in runs[0]["micro"]}
-    summaries = {
-        name: _spread([next(s for s in run["micro"] if s["name"] == name)["ns_per_op"] for run in runs])
-        for name in names
-    }
-    floor = {by_name[n]["kind"]: summaries[n][0] for n in names if by_name[n]["group"] == "minimal LRU"}
+    per_run = [{sample["name"]: sample for sample in run["micro"]} for run in runs]
+    first = per_run[0]
+    summaries = {name: _spread([run[name]["ns_per_op"] for run in per_run]) for name in first}
+    floor = {s["kind"]: summaries[name][0] for name, s in first.items() if s["group"] == "minimal LRU"}
     rows = []
-    for name in names:
+    for name, sample in first.items():
         median, low, high = summaries[name]
-        kind = by_name[name]["kind"]
-        ratio = median / floor[kind] if kind in floor else None
-        rows.append(Row(by_name[name]["group"], name, median, low, high, ratio))
+        ratio = median / floor[sample["kind"]] if sample["kind"] in floor else None
+        rows.append(Row(sample["group"], name, median, low, high, ratio))
     return rows
 
 
@@ -158,6 +157,7 @@ def _notes(report: Report) -> list[str]:
             f"other processes used {share['others']:.0%} of the CPUs during the run "
             f"(steal {share['steal']:.0%}); load average at the end {meta['loadavg'][0]:.2f}; "
             f"run took {meta['elapsed_s']} s"
+            + (" - a busy machine: figures are inflated and vary more" if share["others"] > _BUSY else "")
         )
     if report.skipped:
         notes.append("skipped (not installed): " + ", ".join(report.skipped))

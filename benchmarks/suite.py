@@ -18,8 +18,7 @@ from collections import OrderedDict
 
 from benchmarks.harness import Bench, Namespace
 from benchmarks.minlru import AsyncMinLRU
-from benchmarks.workload import CAPACITY, HIT_KEY, KEYS, TTL_S, VALUE, insert_keys
-from otel_cache.l1.cache import AsyncLRUCache
+from benchmarks.workload import CAPACITY, HIT_KEY, KEYS, TTL_S, VALUE, full_cache, insert_keys
 
 __all__ = ["baseline_benches", "minimal_benches", "otel_cache_benches"]
 
@@ -83,20 +82,13 @@ def minimal_benches() -> list[Bench]:
     ]
 
 
-def _ours(ttl: float | None) -> Namespace:
-    cache: AsyncLRUCache[str, str] = AsyncLRUCache(max_entries=CAPACITY, default_ttl=ttl)
-    for key in KEYS:
-        cache.put(key, VALUE)
-    return _namespace(cache)
-
-
 def otel_cache_benches() -> list[Bench]:
     """``AsyncLRUCache`` hit, update and insert+evict, sync and async, without and with a TTL."""
     benches = []
     for ttl, label in ((None, "AsyncLRUCache"), (TTL_S, f"AsyncLRUCache ttl={TTL_S:g}")):
 
         def setup(ttl: float | None = ttl) -> Namespace:
-            return _ours(ttl)
+            return _namespace(full_cache(ttl))
 
         benches += [
             Bench(f"{label} get hit", "otel_cache", "c.get(k)", setup, kind="get"),

@@ -18,7 +18,9 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 
-__all__ = ["CAPACITY", "HIT_KEY", "KEYS", "TTL_S", "VALUE", "insert_keys"]
+from otel_cache.l1.cache import AsyncLRUCache
+
+__all__ = ["CAPACITY", "HIT_KEY", "KEYS", "TTL_S", "VALUE", "full_cache", "insert_keys"]
 
 CAPACITY = 1_000
 KEYS: tuple[str, ...] = tuple(f"key:{i:06d}" for i in range(CAPACITY))
@@ -31,3 +33,11 @@ TTL_S = 600.0
 def insert_keys() -> Iterator[str]:
     """An endless cycle of keys none of which is in a cache filled with ``KEYS``."""
     return itertools.cycle([f"new:{i:06d}" for i in range(2 * CAPACITY)])
+
+
+def full_cache(default_ttl: float | None = None) -> AsyncLRUCache[str, str]:
+    """An ``AsyncLRUCache`` with its defaults but these, holding ``VALUE`` under every key of ``KEYS``."""
+    cache: AsyncLRUCache[str, str] = AsyncLRUCache(max_entries=CAPACITY, default_ttl=default_ttl)
+    for key in KEYS:
+        cache.put(key, VALUE)
+    return cache

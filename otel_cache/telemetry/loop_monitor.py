@@ -12,7 +12,7 @@ Two parts, one per thread::
 
     loop thread                                   watchdog thread (daemon)
     -----------                                   ------------------------
-    sampler task, forever:                        every block_threshold / 4:
+    sampler task, forever:                        asleep until deadline + threshold:
       beat = (i, deadline = now + interval)  -->    read beat; now - deadline > threshold?
       await asyncio.sleep(interval)                   yes, first time for beat i: capture the
       lag = now - deadline      (>= 0)                loop thread's stack, its running task,
@@ -49,20 +49,20 @@ duration), with:
   :mod:`faulthandler`'s layout;
 - ``otel_cache.event_loop.task``: the running task's name (absent for a plain callback);
 - a link to the span that was current in that task, so Jaeger leads from the block to
-  the request that caused it (and back). The span itself starts a trace of its own.
+  the request that caused it. The span itself starts a trace of its own.
 
 ``otel_cache.event_loop.blocks`` counts the spans emitted. A block is reported when the
-watchdog sees it in progress and the sampler then measures it past ``block_threshold``:
-every block longer than ``block_threshold + block_threshold / 4`` is, shorter ones past
-the threshold may not be. A block inside C code that holds the GIL (a long regex, some
-C extensions) keeps the watchdog from running; it is measured by the sampler but gets
-no span. If :meth:`EventLoopMonitor.stop` runs before the sampler wakes from a block,
-the span ends when ``stop`` was called.
+sampler measures it past ``block_threshold`` and the watchdog saw it in progress: the
+watchdog sleeps until the sampler's current sleep is ``block_threshold`` overdue, so it
+sees every such block unless its own thread wakes late. A block inside C code that
+holds the GIL (a long regex, some C extensions) keeps the watchdog from running; it is
+measured by the sampler but gets no span. If :meth:`EventLoopMonitor.stop` runs before
+the sampler wakes from a block, the span ends when ``stop`` was called.
 
-**Cost while nothing blocks**: ``1 / interval`` sampler wakeups a second (a histogram
-record each, about 5 µs) and ``4 / block_threshold`` watchdog wakeups a second (a
-few attribute reads); ``python -m benchmarks.loop_monitor`` measures it against a
-busy loop.
+**Cost while nothing blocks**: ``1 / interval`` sampler wake-ups a second (a histogram
+record each, about 5 µs) and about ``1 / (block_threshold + interval / 2)`` watchdog
+wake-ups a second (a few attribute reads, but each takes the GIL from a busy loop
+thread); ``python -m benchmarks.loop_monitor`` measures it on a busy loop.
 
 Every point and span carries ``otel_cache.mode`` (``mode``) and
 ``otel_cache.event_loop.name`` (``name``): give each monitored loop its own name.
@@ -352,9 +352,11 @@ class EventLoopMonitor:
         self, stop: threading.Event, loop: asyncio.AbstractEventLoop, task: asyncio.Task[None], thread_id: int
     ) -> None:
         pending: _Block | None = None
-        poll = self._threshold / 4
+        threshold = self._threshold
+        poll = threshold / 4
+        wait = self._beat[1] + threshold - _clock()
         try:
-            while not stop.wait(poll):
+            while not stop.wait(max(wait, 0.0)):
                 # The sampler cancelled without stop() (asyncio.run's shutdown): the beat
                 # is frozen, and a loop still shutting down must not look blocked.
                 if task.done() or loop.is_closed():
@@ -364,6 +366,13 @@ class EventLoopMonitor:
                 except Exception:  # the watchdog must not die
                     logger.exception("event-loop monitor %r: watchdog check failed", self._name)
                     pending = None
+                # Asleep until the sampler's current sleep is `threshold` overdue, the first
+                # moment a block could be one: a wake-up per threshold + interval / 2 on
+                # average rather than a fixed poll. In a block, or overdue without one (a
+                # loop that is not running), poll for the end.
+                wait = self._beat[1] + threshold - _clock() if pending is None else poll
+                if wait <= 0:
+                    wait = poll
         finally:
             if pending is not None:
                 stall = self._stall

@@ -52,6 +52,7 @@ class ATTR:
     )
     BREAKER_STATE: Final = "otel_cache.circuit_breaker.state"
     WARMER_NAME: Final = "otel_cache.warmer.name"
+    WARMER_FAILURES: Final = "otel_cache.warmer.failures"  # int, on warmer run spans (the metric's name)
     LOCK_WAIT: Final = "otel_cache.lock.wait"  # seconds, on spans
     KEY_HASH: Final = "otel_cache.key.hash"  # only when the user opts in; never the raw key
     COALESCED: Final = "otel_cache.coalesced"

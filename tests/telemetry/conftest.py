@@ -8,8 +8,9 @@
                              @pytest.mark.parametrize("telemetry", [{"instrument_redis": True}],
                                                       indirect=True)
 
-                         keys: ``instrument_redis`` (default False), ``record_key_hashes`` (default
-                         False), ``sampler`` (default: the SDK's).
+                         keys: ``instrument_redis`` (default False), ``record_key_hashes``
+                         (default: not passed, so ``OTEL_CACHE_RECORD_KEY_HASHES`` decides),
+                         ``sampler`` (default: the SDK's).
 ``cache_name``           a name no other live cache has: the observable instruments report every
                          registered cache of the process, so a test reads only its own caches' points.
 ``api``                  "sync" or "async": tests that use it run once through each API.
@@ -38,8 +39,9 @@ _names = itertools.count()
 
 
 @pytest.fixture
-def telemetry(request: pytest.FixtureRequest) -> Iterator[Telemetry]:
+def telemetry(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Telemetry]:
     """otel_cache instrumented with in-memory providers; uninstrumented afterwards."""
+    monkeypatch.delenv("OTEL_CACHE_RECORD_KEY_HASHES", raising=False)  # a developer's shell must not decide
     options = dict(getattr(request, "param", None) or {})
     assert hooks.current() is None, "a previous test left otel_cache instrumented"
     tel = Telemetry(**options)

@@ -37,7 +37,8 @@ class Telemetry:
         self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.exporter))
         self.reader = InMemoryMetricReader()
         self.meter_provider = MeterProvider(metric_readers=[self.reader])
-        self.options = {"instrument_redis": False, "record_key_hashes": False, **options}
+        # record_key_hashes is passed only when given: without it the environment decides.
+        self.options = {"instrument_redis": False, **options}
         self.tracer = self.tracer_provider.get_tracer("tests")
 
     def instrument(self) -> None:
@@ -46,7 +47,9 @@ class Telemetry:
         )
 
     def uninstrument(self) -> None:
-        OtelCacheInstrumentor().uninstrument()
+        instrumentor = OtelCacheInstrumentor()
+        if instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.uninstrument()
 
     def shutdown(self) -> None:
         self.tracer_provider.shutdown()

@@ -72,7 +72,9 @@ def otel() -> Iterator[Providers]:
 
 def point_of(metrics: dict[str, tuple[Metric, Any]], name: str, loop_name: str) -> Any:
     metric, _ = metrics[name]
-    [point] = [p for p in metric.data.data_points if p.attributes.get(ATTR.LOOP_NAME) == loop_name]
+    [point] = [
+        p for p in metric.data.data_points if dict(p.attributes or {}).get(ATTR.LOOP_NAME) == loop_name
+    ]
     return point
 
 
@@ -85,9 +87,10 @@ async def eventually(predicate: Callable[[], object], within: float = 5.0) -> No
 
 async def next_sample(monitor: EventLoopMonitor) -> None:
     """Return right after the sampler has measured a lag and gone back to sleep."""
-    seen = monitor.samples
+    seen, deadline = monitor.samples, time.monotonic() + 5.0
     while monitor.samples == seen:
-        await asyncio.sleep(0)
+        assert time.monotonic() < deadline, "the sampler stopped sampling"
+        await asyncio.sleep(0)  # not a timer: return in the loop iteration the sampler ran in
 
 
 def block_loop(seconds: float) -> float:
@@ -127,7 +130,8 @@ async def test_measures_a_50ms_block_within_20_percent(otel: Providers, phase: s
     #   back to sleep (x ~ 0), the worst case: D - interval = 45 ms for D = 50 ms;
     # - "just before it wakes": a timer 1 ms before the sampler's deadline blocks (x ~
     #   interval - 1 ms): about D - 1 ms.
-    # Each is deterministic up to the loop's wake-up jitter (tens of µs on an idle loop).
+    # Each is deterministic up to the loop's wake-up jitter: tens of µs on an idle machine,
+    # a few ms when every core is busy (the lag then includes the OS's delay, as it should).
     interval = 0.005
     loop = asyncio.get_running_loop()
     async with otel.monitor(interval=interval, watchdog=False) as monitor:
@@ -144,7 +148,7 @@ async def test_measures_a_50ms_block_within_20_percent(otel: Providers, phase: s
         metrics = otel.metrics()
     lag = monitor.max_lag_s
     assert abs(lag - 0.05) <= 0.2 * 0.05, (lag, blocked)
-    assert blocked - interval - 0.001 <= lag <= blocked + 0.002, (lag, blocked)
+    assert lag >= blocked - interval - 0.001, (lag, blocked)  # never more than an interval short
     if phase == "just before it wakes":
         assert lag >= blocked - 0.003, (lag, blocked)
     # The histogram got every sample, and its max is that lag.
@@ -164,7 +168,7 @@ async def test_lag_histogram_has_the_right_name_unit_buckets_and_attributes(otel
     assert metric.description == METRICS.LOOP_LAG.description
     assert isinstance(metric.data, Histogram)
     [point] = metric.data.data_points
-    assert dict(point.attributes) == {ATTR.MODE: "async", ATTR.LOOP_NAME: "api"}
+    assert dict(point.attributes or {}) == {ATTR.MODE: "async", ATTR.LOOP_NAME: "api"}
     assert tuple(point.explicit_bounds) == LAG_BUCKETS
     assert point.count >= 5
     assert 0 <= point.min <= point.max < 0.1
@@ -199,12 +203,12 @@ async def test_gauge_shows_a_block_while_it_lasts(otel: Providers) -> None:
     async with otel.monitor(interval=0.005, watchdog=False, name="stuck") as monitor:
         await next_sample(monitor)
         seen: list[float] = []
-        reader = threading.Thread(
-            target=lambda: (
-                time.sleep(0.1),
-                seen.append(point_of(otel.metrics(), METRICS.LOOP_LAG_MAX.name, "stuck").value),
-            )
-        )
+
+        def collect_later() -> None:
+            time.sleep(0.1)
+            seen.append(point_of(otel.metrics(), METRICS.LOOP_LAG_MAX.name, "stuck").value)
+
+        reader = threading.Thread(target=collect_later)
         reader.start()
         block_loop(0.2)
         reader.join()
@@ -294,10 +298,15 @@ async def test_block_in_a_plain_callback_has_no_task_but_links_its_context(otel:
     loop = asyncio.get_running_loop()
     async with otel.monitor(interval=0.01, block_threshold=0.05) as monitor:
         await next_sample(monitor)
-        done = loop.create_future()
+        done: asyncio.Future[None] = loop.create_future()
+
+        def job_callback() -> None:
+            render_report_synchronously(0.2)
+            done.set_result(None)
+
         with tracer.start_as_current_span("job") as job:
             # call_soon copies the current context, the span included, into the handle.
-            loop.call_soon(lambda: done.set_result(render_report_synchronously(0.2)))
+            loop.call_soon(job_callback)
         await done
         await eventually(lambda: monitor.blocks == 1)
     [span] = otel.blocked_spans()
@@ -313,10 +322,20 @@ async def test_block_under_the_threshold_is_measured_but_not_reported(otel: Prov
         await next_sample(monitor)
         block_loop(0.06)
         await next_sample(monitor)
-        await asyncio.sleep(0.1)  # two watchdog polls
+        await asyncio.sleep(0.25)  # the watchdog has looked since
     assert monitor.max_lag_s >= 0.05
     assert monitor.blocks == 0
     assert otel.blocked_spans() == []
+
+
+async def test_block_just_past_the_threshold_is_reported(otel: Providers) -> None:
+    # The watchdog wakes when the sampler's sleep is block_threshold overdue, not on a coarse poll.
+    async with otel.monitor(interval=0.01, block_threshold=0.1) as monitor:
+        await next_sample(monitor)
+        render_report_synchronously(0.14)  # a lag of 130 to 140 ms
+        await eventually(lambda: monitor.blocks == 1)
+    [span] = otel.blocked_spans()
+    assert 0.1 < float((span.attributes or {})[ATTR.LOOP_BLOCKED]) <= 0.15
 
 
 async def test_block_that_ends_at_stop_is_reported_then(otel: Providers) -> None:
@@ -405,7 +424,7 @@ async def test_two_monitors_on_one_provider_both_report(otel: Providers) -> None
             point_of(metrics, METRICS.LOOP_LAG_MAX.name, name)
         await first.stop()
         gauge, _ = otel.metrics()[METRICS.LOOP_LAG_MAX.name]
-        assert [p.attributes[ATTR.LOOP_NAME] for p in gauge.data.data_points] == ["two"]
+        assert [dict(p.attributes or {})[ATTR.LOOP_NAME] for p in gauge.data.data_points] == ["two"]
 
 
 def test_start_needs_a_running_loop(otel: Providers) -> None:

@@ -54,6 +54,14 @@ class _Settings:
     cache: MultiLevelCache[Any, Any] | None
     clock: Callable[[], float]
     endpoint: str
+    request_param: str
+    response_param: str
+
+    def take(self, kwargs: dict[str, Any]) -> tuple[Request, Response]:
+        """The request and sub-response FastAPI passed; the ones we added are removed from ``kwargs``."""
+        request = kwargs.pop(_REQUEST) if self.request_param == _REQUEST else kwargs[self.request_param]
+        response = kwargs.pop(_RESPONSE) if self.response_param == _RESPONSE else kwargs[self.response_param]
+        return request, response
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +117,7 @@ def cached(
     def decorate(func: _F) -> _F:
         if inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func):
             raise TypeError(f"@cached cannot cache the generator endpoint {func.__qualname__}")
+        signature, request_param, response_param = _endpoint_params(func)
         settings = _Settings(
             ttl=seconds,
             vary=vary,
@@ -116,12 +125,14 @@ def cached(
             cache=cache,
             clock=clock,
             endpoint=f"{func.__module__}.{func.__qualname__}",
+            request_param=request_param,
+            response_param=response_param,
         )
         if inspect.iscoroutinefunction(func):
             wrapper = _async_endpoint(func, settings)
         else:
             wrapper = _sync_endpoint(func, settings)
-        wrapper.__signature__ = _signature_with_request(func)  # type: ignore[attr-defined]
+        wrapper.__signature__ = signature  # type: ignore[attr-defined]
         return cast(_F, wrapper)
 
     return decorate
@@ -133,8 +144,7 @@ def cached(
 def _async_endpoint(func: Callable[..., Any], settings: _Settings) -> Callable[..., Any]:
     @functools.wraps(func)
     async def endpoint(**kwargs: Any) -> Any:
-        request: Request = kwargs.pop(_REQUEST)
-        response: Response = kwargs.pop(_RESPONSE)
+        request, response = settings.take(kwargs)
         plan = _plan(request, settings)
         if plan.action is Action.BYPASS:
             response.headers[policy.X_CACHE] = "BYPASS"
@@ -176,8 +186,7 @@ def _async_endpoint(func: Callable[..., Any], settings: _Settings) -> Callable[.
 def _sync_endpoint(func: Callable[..., Any], settings: _Settings) -> Callable[..., Any]:
     @functools.wraps(func)
     def endpoint(**kwargs: Any) -> Any:
-        request: Request = kwargs.pop(_REQUEST)
-        response: Response = kwargs.pop(_RESPONSE)
+        request, response = settings.take(kwargs)
         plan = _plan(request, settings)
         if plan.action is Action.BYPASS:
             response.headers[policy.X_CACHE] = "BYPASS"
@@ -266,19 +275,42 @@ def _respond(
     return entry.body
 
 
-def _signature_with_request(func: Callable[..., Any]) -> inspect.Signature:
-    """``func``'s signature plus keyword-only ``Request`` and ``Response`` parameters."""
+def _endpoint_params(func: Callable[..., Any]) -> tuple[inspect.Signature, str, str]:
+    """The signature FastAPI should see, and the names of its ``Request`` and ``Response`` parameters.
+
+    FastAPI passes one parameter of each (it keeps one name per kind), so an endpoint's
+    own ``request: Request`` is used as is; otherwise a keyword-only one is added, and
+    removed again before the endpoint is called.
+    """
     try:
         signature = inspect.signature(func, eval_str=True)
-    except NameError:  # a forward reference: FastAPI resolves it later in func's globals
+    except NameError:  # a forward reference: FastAPI resolves it later, in func's globals
         signature = inspect.signature(func)
     params = list(signature.parameters.values())
-    for name in (_REQUEST, _RESPONSE):
-        if name in signature.parameters:
-            raise TypeError(f"@cached endpoints cannot have a parameter named {name}")
+    request = _param_of_type(params, Request, func) or _REQUEST
+    response = _param_of_type(params, Response, func) or _RESPONSE
     extra = [
-        inspect.Parameter(_REQUEST, inspect.Parameter.KEYWORD_ONLY, annotation=Request),
-        inspect.Parameter(_RESPONSE, inspect.Parameter.KEYWORD_ONLY, annotation=Response),
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=kind)
+        for name, kind in ((request, Request), (response, Response))
+        if name in (_REQUEST, _RESPONSE)
     ]
+    for param in extra:
+        if param.name in signature.parameters:
+            raise TypeError(f"@cached endpoints cannot have a parameter named {param.name}")
     at = next((i for i, p in enumerate(params) if p.kind is inspect.Parameter.VAR_KEYWORD), len(params))
-    return signature.replace(parameters=[*params[:at], *extra, *params[at:]])
+    return signature.replace(parameters=[*params[:at], *extra, *params[at:]]), request, response
+
+
+def _param_of_type(params: list[inspect.Parameter], kind: type, func: Callable[..., Any]) -> str | None:
+    for param in params:
+        annotation = param.annotation
+        if isinstance(annotation, str):  # unresolved: try this one alone
+            try:
+                annotation = eval(
+                    annotation, getattr(func, "__globals__", {})
+                )  # as inspect(eval_str=True) does
+            except Exception:
+                continue
+        if isinstance(annotation, type) and issubclass(annotation, kind):
+            return param.name
+    return None

@@ -132,7 +132,8 @@ def otel_cache_lifespan(
         monitor_options: keyword arguments of ``EventLoopMonitor``.
         wrap: the app's own lifespan, entered last and left first; what it yields is yielded.
 
-    The same lifespan may run again (tests, reloads): each startup starts afresh.
+    The same lifespan may run again (tests, reloads): each startup starts afresh. Give it
+    to one app per process: the managers are process-wide, and its shutdown resets them.
     """
     specs = tuple(warmers)
     options = dict(monitor_options or {})
