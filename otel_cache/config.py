@@ -19,6 +19,7 @@ variable                               field                      default
 ``OTEL_CACHE_BREAKER_THRESHOLD``       ``breaker_threshold``      ``5``
 ``OTEL_CACHE_BREAKER_RESET``           ``breaker_reset`` (s)      ``5``
 ``OTEL_CACHE_MAX_KEY_LENGTH``          ``max_key_length``         ``1024``
+``OTEL_CACHE_L1_LOCK``                 ``l1_lock``                ``threading.Lock``
 =====================================  =========================  ===================
 
 The Redis URL may carry auth and TLS: ``redis://user:password@host:6379/0``,
@@ -72,6 +73,7 @@ class CacheConfig:
     breaker_threshold: int = 5
     breaker_reset: float = 5.0
     max_key_length: int = 1024
+    l1_lock: Literal["threading.Lock", "threading.RLock"] = "threading.Lock"
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -99,6 +101,8 @@ class CacheConfig:
             raise CacheConfigError(f"serializer must be one of {_SERIALIZERS}, got {self.serializer!r}")
         if self.serializer == "pickle" and not self.pickle_hmac_key:
             raise CacheConfigError("the pickle serializer needs pickle_hmac_key (OTEL_CACHE_PICKLE_HMAC_KEY)")
+        if self.l1_lock not in ("threading.Lock", "threading.RLock"):
+            raise CacheConfigError(f"l1_lock must be threading.Lock or threading.RLock, got {self.l1_lock!r}")
         if self.on_backend_error not in _POLICIES:
             raise CacheConfigError(f"on_backend_error must be one of {_POLICIES}")
         for name in ("redis_timeout", "redis_connect_timeout", "breaker_reset"):

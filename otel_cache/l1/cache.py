@@ -53,6 +53,8 @@ class AsyncLRUCache(Generic[K, V]):
         name: the cache's name in telemetry.
         register: make the cache visible to instrumentation (a multi-level cache
             registers itself instead of its L1).
+        lock_kind: ``"threading.Lock"``; ``"threading.RLock"`` reproduces the ADR's
+            legacy design for comparisons (it is slower and buys nothing here).
     """
 
     __slots__ = (
@@ -79,6 +81,7 @@ class AsyncLRUCache(Generic[K, V]):
         expiry_batch: int = 64,
         name: str = "default",
         register: bool = True,
+        lock_kind: str = "threading.Lock",
     ) -> None:
         self._core: LRUCore[K, V] = LRUCore(
             max_entries=max_entries,
@@ -89,7 +92,7 @@ class AsyncLRUCache(Generic[K, V]):
             expiry_resolution=expiry_resolution,
             expiry_batch=expiry_batch,
         )
-        self._lock = TimedLock("threading.Lock")
+        self._lock = TimedLock(lock_kind)
         self._core_get = self._core.get
         self._core_put = self._core.put
         self._try_acquire = self._lock.try_acquire

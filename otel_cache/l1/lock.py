@@ -42,8 +42,11 @@ from bisect import bisect_left
 from collections.abc import Callable
 
 from otel_cache.core.stats import LockWaitStats
+from otel_cache.errors import CacheConfigError
 
-__all__ = ["WAIT_BUCKETS", "TimedLock", "WaitListener"]
+__all__ = ["LOCK_KINDS", "WAIT_BUCKETS", "TimedLock", "WaitListener"]
+
+LOCK_KINDS = ("threading.Lock", "threading.RLock")
 
 WaitListener = Callable[[str, float], None]
 """Called with (lock kind, wait in seconds) after each contended wait, outside the lock."""
@@ -80,7 +83,10 @@ class TimedLock:
     )
 
     def __init__(self, kind: str = "threading.Lock") -> None:
-        self._lock = threading.Lock()
+        if kind not in LOCK_KINDS:
+            raise CacheConfigError(f"lock kind must be one of {LOCK_KINDS}, got {kind!r}")
+        # RLock only to reproduce the ADR's legacy design in comparisons: nothing re-enters.
+        self._lock = threading.RLock() if kind == "threading.RLock" else threading.Lock()
         self.kind = kind
         self.try_acquire: Callable[[bool], bool] = self._lock.acquire
         self.release: Callable[[], None] = self._lock.release

@@ -79,6 +79,7 @@ class MultiLevelCache(SyncAPI[K, V], AsyncAPI[K, V]):
             clock=clock,
             name=config.name,
             register=False,
+            lock_kind=config.l1_lock,
         )
         self.tiers = TierCore(
             namespace=config.namespace,

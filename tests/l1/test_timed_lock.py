@@ -13,7 +13,7 @@ from contextlib import contextmanager
 import pytest
 
 from otel_cache.core.stats import LockWaitStats
-from otel_cache.errors import CacheKeyError
+from otel_cache.errors import CacheConfigError, CacheKeyError
 from otel_cache.l1 import AsyncLRUCache, TimedLock
 from otel_cache.l1.lock import WAIT_BUCKETS
 
@@ -89,10 +89,11 @@ def lock_is_free(lock: TimedLock) -> bool:
     return False
 
 
-def test_fresh_lock_stats() -> None:
-    lock = TimedLock("my-kind")
+@pytest.mark.parametrize("kind", ["threading.Lock", "threading.RLock"])
+def test_fresh_lock_stats(kind: str) -> None:
+    lock = TimedLock(kind)
     stats = lock.stats()
-    assert stats.kind == "my-kind"
+    assert stats.kind == kind
     assert (stats.contended, stats.total_wait_s, stats.max_wait_s) == (0, 0.0, 0.0)
     assert stats.buckets == (0,) * (len(WAIT_BUCKETS) + 1)
     assert_consistent(stats)
@@ -382,3 +383,30 @@ def test_waiters_on_several_event_loops_at_once() -> None:
     assert results == [[1] * 20, [1] * 20]
     assert cache.lock_stats().contended == 40
     assert lock_is_free(cache.lock)
+
+
+def test_unknown_lock_kind_is_refused() -> None:
+    with pytest.raises(CacheConfigError, match="lock kind"):
+        TimedLock("my-kind")
+
+
+def test_rlock_kind_uses_a_reentrant_lock_and_times_contended_waits() -> None:
+    lock = TimedLock("threading.RLock")
+    assert lock.try_acquire(False)
+    assert lock.try_acquire(False)  # re-entrant in the owning thread
+    lock.release()
+    holder_released = threading.Event()
+
+    def waiter() -> None:
+        lock.acquire_contended()
+        lock.release()
+        holder_released.set()
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    time.sleep(0.02)
+    lock.release()
+    thread.join(5)
+    assert holder_released.is_set()
+    assert lock.stats().contended == 1
+    assert lock.stats().max_wait_s >= 0.01
