@@ -37,6 +37,7 @@ D = TypeVar("D")
 R = TypeVar("R")
 
 _CHUNK = 64
+_perf_counter = time.perf_counter
 
 
 class AsyncLRUCache(Generic[K, V]):
@@ -255,23 +256,36 @@ class AsyncLRUCache(Generic[K, V]):
 
     def _call(self, fn: Callable[..., R], *args: Any) -> R:
         if self._try_acquire(False):
+            if self._lock.timing_holds:
+                return self._held(fn, args)
             try:
                 return fn(*args)
             finally:
                 self._release()
         return self._call_contended(fn, *args)
 
-    def _call_contended(self, fn: Callable[..., R], *args: Any) -> R:
+    def _held(self, fn: Callable[..., R], args: tuple[Any, ...]) -> R:
+        """Run ``fn`` under the already-held lock, timing the hold."""
         lock = self._lock
-        wait = lock.acquire_contended()
+        start = _perf_counter()
         try:
             return fn(*args)
         finally:
+            hold = _perf_counter() - start
             lock.release()
-            lock.notify(wait)
+            lock.notify_hold(hold)
+
+    def _call_contended(self, fn: Callable[..., R], *args: Any) -> R:
+        wait = self._lock.acquire_contended()
+        try:
+            return self._held(fn, args)
+        finally:
+            self._lock.notify(wait)
 
     async def _acall(self, fn: Callable[..., R], *args: Any) -> R:
         if self._try_acquire(False):
+            if self._lock.timing_holds:
+                return self._held(fn, args)
             try:
                 return fn(*args)
             finally:
@@ -279,13 +293,11 @@ class AsyncLRUCache(Generic[K, V]):
         return await self._acall_contended(fn, *args)
 
     async def _acall_contended(self, fn: Callable[..., R], *args: Any) -> R:
-        lock = self._lock
-        wait = await lock.aacquire_contended()
+        wait = await self._lock.aacquire_contended()
         try:
-            return fn(*args)
+            return self._held(fn, args)
         finally:
-            lock.release()
-            lock.notify(wait)
+            self._lock.notify(wait)
 
 
 def _chunks(items: Iterable[R]) -> Iterable[list[R]]:

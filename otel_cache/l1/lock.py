@@ -72,6 +72,7 @@ class TimedLock:
     __slots__ = (
         "_buckets",
         "_gates",
+        "_hold_listeners",
         "_listeners",
         "_lock",
         "contended",
@@ -95,6 +96,7 @@ class TimedLock:
         self.max_wait_s = 0.0
         self._buckets = [0] * (len(WAIT_BUCKETS) + 1)
         self._listeners: tuple[WaitListener, ...] = ()
+        self._hold_listeners: tuple[WaitListener, ...] = ()
         self._gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
             weakref.WeakKeyDictionary()
         )
@@ -134,6 +136,25 @@ class TimedLock:
         for listener in self._listeners:
             with contextlib.suppress(Exception):  # a listener must never break a cache call
                 listener(self.kind, wait)
+
+    @property
+    def timing_holds(self) -> bool:
+        """Whether someone listens for hold times (the shells time holds only then)."""
+        return bool(self._hold_listeners)
+
+    def notify_hold(self, hold: float) -> None:
+        """Hand a hold time to the hold listeners; call after releasing the lock."""
+        for listener in self._hold_listeners:
+            with contextlib.suppress(Exception):
+                listener(self.kind, hold)
+
+    def add_hold_listener(self, listener: WaitListener) -> None:
+        """Listen for hold times. Sampled: the get/put fast path is never timed (it would
+        double the cost of an L1 hit); bulk calls, maintenance and contended calls are."""
+        self._hold_listeners = (*self._hold_listeners, listener)
+
+    def remove_hold_listener(self, listener: WaitListener) -> None:
+        self._hold_listeners = tuple(item for item in self._hold_listeners if item is not listener)
 
     def add_listener(self, listener: WaitListener) -> None:
         self._listeners = (*self._listeners, listener)

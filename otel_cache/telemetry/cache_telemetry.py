@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import time
 import weakref
+from collections import OrderedDict
 from collections.abc import Hashable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -48,6 +49,7 @@ from otel_cache.telemetry.names import (
 __all__ = ["CacheTelemetry"]
 
 _perf_counter = time.perf_counter
+_RECENT_LEADERS = 1024
 
 
 def _suppressed() -> bool:
@@ -81,14 +83,21 @@ class CacheTelemetry:
         meter = metrics.get_meter(
             INSTRUMENTATION_NAME, version, meter_provider=meter_provider, schema_url=SCHEMA_URL
         )
+        # Which provider this handler reports to: observable callbacks answer only while the
+        # installed handler reports to the same one (see _observer).
+        self.meter_provider = meter_provider if meter_provider is not None else metrics.get_meter_provider()
         self.record_key_hashes = record_key_hashes
         self.enabled = True
         self._listeners: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
-        self._leaders: dict[tuple[int, Hashable], trace.SpanContext] = {}
+        # Recent leaders' span contexts, kept after their load ends so a waiter that woke
+        # up can still link to the load it waited for (bounded: oldest dropped first).
+        # Values are [span context, still loading].
+        self._leaders: OrderedDict[tuple[int, Hashable], list[Any]] = OrderedDict()
         buckets = list(DURATION_BUCKETS)
         self.operation_duration = _histogram(meter, METRICS.OPERATION_DURATION, buckets)
         self.load_duration = _histogram(meter, METRICS.LOAD_DURATION, buckets)
         self.lock_wait = _histogram(meter, METRICS.LOCK_WAIT, buckets)
+        self.lock_hold = _histogram(meter, METRICS.LOCK_HOLD, buckets)
         self.warmer_duration = _histogram(meter, METRICS.WARMER_DURATION, buckets)
         observe = self._observer
         for spec, callback in (
@@ -130,14 +139,20 @@ class CacheTelemetry:
         def on_wait(kind: str, wait: float) -> None:
             self._record_lock_wait(attributes, kind, wait)
 
+        def on_hold(kind: str, hold: float) -> None:
+            if self.enabled and not _suppressed():
+                self.lock_hold.record(hold, {**attributes, ATTR.LOCK_TYPE: kind})
+
         lock.add_listener(on_wait)
-        self._listeners[item] = on_wait
+        lock.add_hold_listener(on_hold)
+        self._listeners[item] = (on_wait, on_hold)
 
     def detach(self, item: Any) -> None:
-        listener = self._listeners.pop(item, None)
+        listeners = self._listeners.pop(item, None)
         lock = _lock_of(item)
-        if listener is not None and lock is not None:
-            lock.remove_listener(listener)
+        if listeners is not None and lock is not None:
+            lock.remove_listener(listeners[0])
+            lock.remove_hold_listener(listeners[1])
 
     @contextmanager
     def l2_call(self, cache: Any, operation: str) -> Iterator[Any]:
@@ -178,7 +193,10 @@ class CacheTelemetry:
             if self.record_key_hashes:
                 span.set_attribute(ATTR.KEY_HASH, _key_hash(key))
         leader_key = (id(cache), key)
-        self._leaders[leader_key] = span.get_span_context()
+        self._leaders[leader_key] = leader = [span.get_span_context(), True]
+        self._leaders.move_to_end(leader_key)
+        while len(self._leaders) > _RECENT_LEADERS:
+            self._leaders.popitem(last=False)
         start = _perf_counter()
         result = "success"
         try:
@@ -194,7 +212,7 @@ class CacheTelemetry:
                 span.set_status(Status(StatusCode.ERROR, type(exc).__qualname__))
             raise
         finally:
-            self._leaders.pop(leader_key, None)
+            leader[1] = False
             self.load_duration.record(_perf_counter() - start, {**attributes, ATTR.RESULT: result})
             span.end()
 
@@ -203,8 +221,10 @@ class CacheTelemetry:
         if not self.enabled or _suppressed():
             yield None
             return
-        leader = self._leaders.get((id(cache), key))
-        links = [Link(leader)] if leader is not None and leader.is_valid else []
+        leader_key = (id(cache), key)
+        leader = self._leaders.get(leader_key)
+        # Only a load still running is the one this caller waits for; an ended one is older.
+        links = [Link(leader[0])] if leader is not None and leader[1] and leader[0].is_valid else []
         span = self.tracer.start_span(SPAN.LOAD_WAIT, kind=SpanKind.INTERNAL, links=links)
         if span.is_recording():
             span.set_attributes({**_base_attributes(cache), ATTR.COALESCED: True})
@@ -213,13 +233,17 @@ class CacheTelemetry:
             with trace.use_span(span, end_on_exit=False):
                 yield span
         finally:
+            if not links:  # joined before the leader's span began: link now that it has
+                late = self._leaders.get(leader_key)
+                if late is not None and late[0].is_valid and span.is_recording():
+                    span.add_link(late[0])
             self.lock_wait.record(
                 _perf_counter() - start, {**_base_attributes(cache), ATTR.LOCK_TYPE: "single-flight"}
             )
             span.end()
 
     def warmer_run_started(self, warmer: Any) -> Any:
-        if not self.enabled:
+        if not self.enabled or _suppressed():
             return None
         span = self.tracer.start_span(SPAN.WARMER_RUN, kind=SpanKind.INTERNAL)
         if span.is_recording():
@@ -242,7 +266,7 @@ class CacheTelemetry:
     # -- internals -------------------------------------------------------------
 
     def _record_lock_wait(self, attributes: dict[str, str], kind: str, wait: float) -> None:
-        if not self.enabled:
+        if not self.enabled or _suppressed():
             return
         self.lock_wait.record(wait, {**attributes, ATTR.LOCK_TYPE: kind})
         span = trace.get_current_span()
@@ -253,7 +277,8 @@ class CacheTelemetry:
         def callback(options: CallbackOptions) -> Iterable[Observation]:
             # Not "self.enabled": the SDK keeps the first callbacks registered under a
             # name, so after uninstrument() and instrument() these belong to an older handler.
-            if hooks.current() is None:
+            current = hooks.current()
+            if current is None or getattr(current, "meter_provider", None) is not self.meter_provider:
                 return []
 
             observations: list[Observation] = []

@@ -20,7 +20,7 @@ from otel_cache.telemetry import hooks
 from otel_cache.telemetry.names import ATTR, INSTRUMENTATION_NAME, METRICS, SCHEMA_URL, SPAN
 from otel_cache.warming import AsyncWarmer, ThreadWarmer
 from tests.support import RedisServer
-from tests.telemetry.telemetry_helpers import Telemetry, all_attribute_values, call, points
+from tests.telemetry.telemetry_helpers import Telemetry, all_attribute_values, call, hold_lock, points
 
 # Tests that instrument redis-py take redis_url before telemetry, so the fixture's FLUSHALL is not traced.
 WITH_REDIS = pytest.mark.parametrize("telemetry", [{"instrument_redis": True}], indirect=True)
@@ -252,15 +252,6 @@ async def test_waiters_link_to_the_leaders_load_span_threads(
     check_waiter_links(telemetry, cache_name, "sync", waiters=9)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a thread that joins a flight between SyncFlights.run creating it and the leader "
-    "entering handler.load() (CacheTelemetry.load registers the leader's span context in _leaders only "
-    "then) gets a load.wait span with no link: CacheTelemetry.load_wait looks the leader up once, at "
-    "start. Any GIL switch in that window (the leader's L1 re-check, _suppressed(), start_span) drops "
-    "the link. Fix: publish the leader's span context with the flight (e.g. SyncFlights.run calls a "
-    "'leading' hook under its lock), or let waiters add the link when the wait ends",
-)
 async def test_waiter_joining_before_the_leaders_span_starts_still_links_to_it(
     redis_url: str, telemetry: Telemetry, make_cache: Callable[..., Any], cache_name: str
 ) -> None:
@@ -458,3 +449,29 @@ async def test_sampler_always_off_exports_nothing_and_calls_still_work(
     durations = points(metrics, METRICS.OPERATION_DURATION.name, otel_cache__name=cache_name)
     assert sum(p.count for p in durations) == len(EVERY_L2_SPAN) + 2  # + the load's get and set
     assert len(points(metrics, METRICS.LOAD_DURATION.name, otel_cache__name=cache_name)) == 1
+
+
+async def test_suppress_instrumentation_covers_warmer_runs(
+    redis_url: str, telemetry: Telemetry, make_cache: Callable[..., Any], cache_name: str
+) -> None:
+    cache = make_cache(async_mode=False, name=cache_name, redis_url=redis_url)
+    warmer = ThreadWarmer(cache, lambda key: "uvalue-1", ["ukey-1"], interval=3600, name=f"{cache_name}-w")
+    with suppress_instrumentation():
+        warmer.run_once()
+    assert warmer.stats().runs == 1
+    assert telemetry.spans() == []
+
+
+async def test_suppress_instrumentation_covers_contended_lock_waits(
+    redis_url: str, telemetry: Telemetry, make_cache: Callable[..., Any], cache_name: str, api: str
+) -> None:
+    cache = make_cache(async_mode=api == "async", name=cache_name, redis_url=redis_url)
+    await call(cache, api, "put", "ukey-1", "uvalue-1")
+    with telemetry.tracer.start_as_current_span("test.request"), suppress_instrumentation():
+        thread = hold_lock(cache.l1.lock, 0.01)
+        assert await call(cache, api, "get", "ukey-1") == "uvalue-1"
+        thread.join()
+    assert cache.l1.lock.contended == 1
+    (request_span,) = telemetry.spans("test.request")
+    assert [event.name for event in request_span.events] == []
+    assert points(telemetry.metrics(), METRICS.LOCK_WAIT.name, otel_cache__name=cache_name) == []

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from opentelemetry.instrumentation.redis import RedisInstrumentor
 
+from otel_cache import AsyncLRUCache
 from otel_cache.telemetry import hooks
 from otel_cache.telemetry.cache_telemetry import CacheTelemetry
 from otel_cache.telemetry.instrumentor import OtelCacheInstrumentor
@@ -134,6 +135,25 @@ async def test_instrument_uninstrument_instrument_with_new_providers(
     finally:
         second.uninstrument()
         second.shutdown()
+
+
+async def test_the_previous_meter_provider_stays_silent_after_instrumenting_with_another(
+    telemetry: Telemetry, cache_name: str
+) -> None:
+    cache: AsyncLRUCache[str, str] = AsyncLRUCache(name=cache_name)
+    cache.put("ukey-1", "uvalue-1")
+    assert points(telemetry.metrics(), METRICS.REQUESTS.name, otel_cache__name=cache_name) != []
+    telemetry.uninstrument()
+    assert points(telemetry.metrics(), METRICS.REQUESTS.name, otel_cache__name=cache_name) == []
+    second = Telemetry()
+    second.instrument()
+    try:
+        assert points(second.metrics(), METRICS.REQUESTS.name, otel_cache__name=cache_name) != []
+        assert points(telemetry.metrics(), METRICS.REQUESTS.name, otel_cache__name=cache_name) == []
+    finally:
+        second.uninstrument()
+        second.shutdown()
+        cache.close()
 
 
 async def test_instrument_uninstrument_instrument_with_the_same_providers(
