@@ -65,10 +65,11 @@ the sampler wakes from a block, the span ends when ``stop`` was called.
 ``1 / (block_threshold + interval / 2)`` watchdog wake-ups a second (the watchdog
 sleeps until the sampler's current sleep is ``block_threshold`` overdue, not on a fixed
 poll). ``python -m benchmarks.loop_monitor`` measures both; on a 2-vCPU VM a sample
-costs about 130 µs of CPU (70 of them any asyncio timer's wake-up, most of the rest
-the SDK's histogram record on cold caches) and a watchdog wake-up about 30 µs: about
-0.3 % of one core with the defaults (20 + 8 wake-ups a second), 1.4 % with
-``interval=0.01, block_threshold=0.02``.
+costs 100-130 µs of CPU (60-70 of them any asyncio timer's wake-up, most of the rest
+the SDK's histogram record, which takes 10 µs in a tight loop but 50-80 µs on the cold
+caches a 20 Hz sampler meets) and a watchdog wake-up 30-50 µs: 0.25-0.3 % of one core
+with the defaults (20 + 8 wake-ups a second), 1.2-1.5 % with ``interval=0.01,
+block_threshold=0.02``.
 
 Every point and span carries ``otel_cache.mode`` (``mode``) and
 ``otel_cache.event_loop.name`` (``name``): give each monitored loop its own name.

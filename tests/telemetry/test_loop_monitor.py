@@ -186,15 +186,15 @@ async def test_lag_histogram_has_the_right_name_unit_buckets_and_attributes(otel
 async def test_max_lag_gauge_reports_the_longest_lag_since_the_last_collection(otel: Providers) -> None:
     async with otel.monitor(interval=0.005, watchdog=False, name="gauge") as monitor:
         await next_sample(monitor)
-        block_loop(0.04)
+        block_loop(0.15)
         await next_sample(monitor)
         first = point_of(otel.metrics(), METRICS.LOOP_LAG_MAX.name, "gauge").value
         await next_sample(monitor)
         await next_sample(monitor)
         second = point_of(otel.metrics(), METRICS.LOOP_LAG_MAX.name, "gauge").value
     assert first == pytest.approx(monitor.max_lag_s)
-    assert first >= 0.03
-    assert second < 0.02  # reset by the first collection
+    assert first >= 0.14
+    assert second < first / 2  # reset by the first collection (a busy machine can delay a wake-up)
     assert monitor.max_lag_s == first  # the property is never reset
 
 
