@@ -11,6 +11,7 @@ import datetime
 import importlib.metadata
 import os
 import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -37,9 +38,26 @@ def _version(package: str) -> str | None:
         return None
 
 
+def _source_state() -> str | None:
+    """The commit of the checkout the package runs from, "+dirty" if tracked ``otel_cache/`` files changed."""
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True)
+        return done.stdout.strip()
+
+    try:
+        commit = git("rev-parse", "--short", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", "otel_cache")
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return commit + ("+dirty" if dirty else "")
+
+
 def machine_facts() -> dict[str, object]:
-    """Date, CPU, Python and the versions of the benchmarked packages (None: not installed)."""
+    """Date, CPU, Python, the source commit, and the versions of the benchmarked packages."""
     return {
+        "source": _source_state(),
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "cpu": _cpu_model(),
         "nproc": os.cpu_count(),

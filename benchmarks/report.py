@@ -138,7 +138,8 @@ def _notes(report: Report) -> list[str]:
     meta = report.meta
     overhead = {row.name: row.median for row in report.micro if row.name in _LOOP_OVERHEAD}
     notes = [
-        f"{meta['date']} | {meta['cpu']} | nproc {meta['nproc']} | {meta['python']}",
+        f"{meta['date']} | {meta['cpu']} | nproc {meta['nproc']} | {meta['python']} | "
+        f"otel_cache at {meta.get('source') or 'unknown commit'}",
         "packages: "
         + ", ".join(f"{name} {version}" for name, version in meta["packages"].items() if version),
         f"ns/op: median; {_spread_label(meta)}; gc off while timing; loop overhead not subtracted.",
