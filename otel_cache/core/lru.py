@@ -27,7 +27,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from typing import Generic, TypeVar
 
-from otel_cache.core.sizing import Sizer, deep_sizeof
+from otel_cache.core.sizing import Sizer, deep_sizeof, entry_size
 from otel_cache.core.stats import CacheStats, EvictionReason
 from otel_cache.core.ttl import resolve_ttl, validate_ttl
 from otel_cache.errors import CacheConfigError, CacheKeyError
@@ -149,12 +149,12 @@ class LRUCore(Generic[K, V]):
 
     def put(self, key: K, value: V, ttl: float | None = None) -> bool:
         """Store ``value``; ``ttl`` None means the default TTL. False if rejected as too large."""
-        seconds = resolve_ttl(ttl, self.default_ttl) if ttl is not None else self.default_ttl
-        size = self._size_of(key, value)
-        now = self._clock()
-        expires_at = now + seconds if seconds is not None else 0.0
-        if expires_at == 0.0 and seconds is not None:
-            expires_at = _SMALLEST_DEADLINE  # 0.0 means "never"
+        seconds = self.default_ttl if ttl is None else resolve_ttl(ttl, self.default_ttl)
+        sizer = self._sizer
+        if sizer is deep_sizeof:
+            size = entry_size(key, value)
+        else:
+            size = sizer(key) + sizer(value) if sizer is not None else 0
         data = self._data
         try:
             old = data.get(key)
@@ -167,22 +167,43 @@ class LRUCore(Generic[K, V]):
             if old is not None:  # the old value is stale now: never serve it
                 self._remove(key, old, _DELETED)
             return False
+        if seconds is None:
+            now = 0.0
+            expires_at = 0.0
+        else:
+            now = self._clock()
+            expires_at = now + seconds or _SMALLEST_DEADLINE  # 0.0 means "never"
+        resolution = self._resolution
         if old is None:
             self.inserts += 1
+            if expires_at:
+                self._schedule(key, expires_at)
         else:
             self.updates += 1
             self.bytes -= old[2]
-            if old[1]:
-                self._unschedule(key, old[1])
+            old_expiry = old[1]
+            # Most updates keep their expiry bucket: then the wheel needs no change.
+            if old_expiry != expires_at and (
+                not old_expiry or not expires_at or old_expiry // resolution != expires_at // resolution
+            ):
+                if old_expiry:
+                    self._unschedule(key, old_expiry)
+                if expires_at:
+                    self._schedule(key, expires_at)
             data.move_to_end(key)
         data[key] = (value, expires_at, size)
         self.bytes += size
-        if expires_at:
-            self._schedule(key, expires_at)
         heap = self._bucket_heap
-        if heap and heap[0] < now // self._resolution:
-            self.purge_expired(now)
-        self._enforce_bounds()
+        if heap:  # some entries expire: drop a batch of the expired ones, if any
+            if not now:
+                now = self._clock()
+            if heap[0] < now // resolution:
+                self.purge_expired(now)
+        max_entries = self.max_entries
+        if (max_entries is not None and len(data) > max_entries) or (
+            max_bytes is not None and self.bytes > max_bytes
+        ):
+            self._enforce_bounds()
         return True
 
     def delete(self, key: K) -> bool:
@@ -259,10 +280,6 @@ class LRUCore(Generic[K, V]):
         )
 
     # -- internals -------------------------------------------------------------
-
-    def _size_of(self, key: K, value: V) -> int:
-        sizer = self._sizer
-        return sizer(key) + sizer(value) if sizer is not None else 0
 
     def _enforce_bounds(self) -> None:
         data = self._data
