@@ -1,0 +1,397 @@
+"""dashboards/: the committed JSON is the generator's output, and every query is sound.
+
+Every PromQL expression is parsed (promql-parser) after Grafana's variables are
+replaced, and every metric it selects must be one that the demo service exports: an
+otel_cache metric of ``otel_cache.telemetry.names`` (``MetricSpec.prometheus_name``, with
+``_bucket``/``_sum``/``_count`` for histograms) or one of the few external metrics listed
+here.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import promql_parser
+import pytest
+
+from dashboards.generate import DASHBOARD_PATH, JAEGER_UID, MODES, PROMETHEUS_UID, main, render
+from otel_cache.telemetry.names import ATTR, METRICS
+from tests.deploy.deploy_files import (
+    DATASOURCES,
+    DEMO_SERVICES,
+    PROMETHEUS_CONFIG,
+    REPO_ROOT,
+    compose,
+    environment,
+    load_yaml,
+)
+from tests.support import RedisServer
+
+# Metrics the service exports that are not otel_cache's own.
+EXTERNAL_HISTOGRAMS = frozenset(
+    {
+        # opentelemetry-instrumentation-fastapi with OTEL_SEMCONV_STABILITY_OPT_IN=http:
+        # http.server.request.duration, unit s
+        "http_server_request_duration_seconds",
+    }
+)
+EXTERNAL_METRICS = frozenset(
+    {
+        "http_server_active_requests",  # opentelemetry-instrumentation-fastapi (stable semconv)
+        "target_info",  # the OpenTelemetry Prometheus exporters' resource
+        "up",  # Prometheus, per target
+    }
+)
+HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
+
+# Labels a query may name: otel_cache's attributes as Prometheus labels, the HTTP
+# server attributes, and the ones Prometheus adds (deploy/prometheus.yml).
+KNOWN_LABELS = frozenset(
+    {value.replace(".", "_") for key, value in vars(ATTR).items() if key.isupper()}
+    | {"http_request_method", "http_response_status_code", "http_route", "url_scheme"}
+    | {"le", "job", "instance", "mode", "source"}
+)
+
+# Metrics the dashboard queries that the demo exports only once a rare event happened:
+# a failed Redis call, a contended lock (a histogram has no series before its first point).
+ON_EVENT_ONLY = frozenset({METRICS.L2_ERRORS.prometheus_name, f"{METRICS.LOCK_WAIT.prometheus_name}_bucket"})
+
+# Values given to Grafana's variables before parsing. The rate window is unusual on
+# purpose: every range in a query must be $__rate_interval.
+RATE_WINDOW = "17m"
+VARIABLES = {
+    "__rate_interval": RATE_WINDOW,
+    "__interval": "1m",
+    "source": "collector",
+    "mode": "sync",
+}
+
+
+def _dashboard() -> dict[str, Any]:
+    return json.loads(DASHBOARD_PATH.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+def _panels(dashboard: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+    for panel in (dashboard or _dashboard())["panels"]:
+        yield panel
+        yield from panel.get("panels") or ()  # a collapsed row's
+
+
+def _prometheus_targets() -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    for panel in _panels():
+        for target in panel.get("targets") or ():
+            if (target.get("datasource") or panel.get("datasource") or {}).get("type") == "prometheus":
+                yield panel, target
+
+
+def _substitute(expr: str) -> str:
+    def value(match: re.Match[str]) -> str:
+        name = match.group("braced") or match.group("plain")
+        assert name in VARIABLES, f"unknown variable ${name} in {expr}"
+        return VARIABLES[name]
+
+    return re.sub(r"\$(?:\{(?P<braced>\w+)(?::\w+)?\}|(?P<plain>\w+))", value, expr)
+
+
+def _parse(expr: str) -> promql_parser.Expr:
+    try:
+        return promql_parser.parse(_substitute(expr))
+    except ValueError as exc:
+        pytest.fail(f"does not parse: {expr}\n{exc}")
+
+
+def _nodes(expr: promql_parser.Expr) -> list[Any]:
+    nodes: list[Any] = []
+    promql_parser.walk(expr, lambda node: nodes.append(node) and None)
+    return nodes
+
+
+def _parsed() -> list[tuple[dict[str, Any], dict[str, Any], list[Any]]]:
+    return [(panel, target, _nodes(_parse(target["expr"]))) for panel, target in _prometheus_targets()]
+
+
+def _allowed_metric_names() -> frozenset[str]:
+    names = set(EXTERNAL_METRICS)
+    for spec in METRICS.all():
+        if spec.kind == "histogram":
+            names.update(spec.prometheus_name + suffix for suffix in HISTOGRAM_SUFFIXES)
+        else:
+            names.add(spec.prometheus_name)
+    for histogram in EXTERNAL_HISTOGRAMS:
+        names.update(histogram + suffix for suffix in HISTOGRAM_SUFFIXES)
+    return frozenset(names)
+
+
+def _selected_metrics() -> set[str]:
+    return {
+        node.name
+        for _panel, _target, nodes in _parsed()
+        for node in nodes
+        if isinstance(node, promql_parser.VectorSelector)
+    }
+
+
+# --------------------------------------------------------------------------- generated
+
+
+def test_the_committed_json_is_the_generators_output() -> None:
+    assert DASHBOARD_PATH.read_text(encoding="utf-8") == render(), "run: python -m dashboards.generate"
+
+
+def test_generate_check_reports_a_stale_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    output = tmp_path / "dashboard.json"
+    assert main(["--check", "--output", str(output)]) == 1  # missing
+    assert main(["--output", str(output)]) == 0
+    assert main(["--check", "--output", str(output)]) == 0
+    output.write_text(output.read_text(encoding="utf-8").replace("sync", "synk", 1), encoding="utf-8")
+    assert main(["--check", "--output", str(output)]) == 1
+    assert "not current" in capsys.readouterr().err
+    assert main(["--check"]) == 0  # the committed file
+
+
+def test_panel_ids_are_unique_and_panels_do_not_overlap() -> None:
+    panels = list(_panels())
+    ids = [panel["id"] for panel in panels]
+    assert len(ids) == len(set(ids))
+    boxes = [(p["gridPos"]["x"], p["gridPos"]["y"], p["gridPos"]["w"], p["gridPos"]["h"]) for p in panels]
+    for index, (x, y, w, h) in enumerate(boxes):
+        assert x + w <= 24
+        for x2, y2, w2, h2 in boxes[index + 1 :]:
+            assert x + w <= x2 or x2 + w2 <= x or y + h <= y2 or y2 + h2 <= y, (x, y, w, h, x2, y2, w2, h2)
+
+
+# --------------------------------------------------------------------------- PromQL
+
+
+def test_there_are_prometheus_queries() -> None:
+    assert len(list(_prometheus_targets())) >= 20
+
+
+def test_every_prometheus_query_parses() -> None:
+    for _panel, target in _prometheus_targets():
+        _parse(target["expr"])
+
+
+def test_every_metric_queried_is_one_the_service_exports() -> None:
+    allowed = _allowed_metric_names()
+    for panel, target, nodes in _parsed():
+        for node in nodes:
+            if isinstance(node, promql_parser.VectorSelector):
+                assert node.name, f"{panel['title']}: a selector without a metric name: {target['expr']}"
+                assert node.name in allowed, f"{panel['title']}: {node.name} is not exported by the service"
+
+
+def test_the_metric_allowlist_check_is_not_vacuous() -> None:
+    allowed = _allowed_metric_names()
+    assert "otel_cache_requests_total" in allowed
+    assert "otel_cache_operation_duration_seconds_bucket" in allowed
+    assert "otel_cache_operation_duration_seconds" not in allowed  # a histogram has no bare series
+    assert "otel_cache_requests" not in allowed
+
+
+def test_the_issue_metrics_are_all_on_the_dashboard() -> None:
+    selected = _selected_metrics()
+    for spec in (
+        METRICS.REQUESTS,
+        METRICS.EVICTIONS,
+        METRICS.ENTRIES,
+        METRICS.MEMORY,
+        METRICS.L2_ERRORS,
+        METRICS.BREAKER_STATE,
+        METRICS.LOCK_CONTENDED,
+        METRICS.LOADS,
+        METRICS.COALESCED,
+        METRICS.WARMER_RUNS,
+        METRICS.WARMER_FAILURES,
+        METRICS.LOOP_LAG_MAX,
+        METRICS.LOOP_BLOCKS,
+    ):
+        assert spec.prometheus_name in selected, spec.name
+    for spec in (
+        METRICS.OPERATION_DURATION,
+        METRICS.LOCK_WAIT,
+        METRICS.LOAD_DURATION,
+        METRICS.WARMER_DURATION,
+        METRICS.LOOP_LAG,
+    ):
+        assert f"{spec.prometheus_name}_bucket" in selected, spec.name
+    assert "http_server_request_duration_seconds_bucket" in selected
+    assert "http_server_request_duration_seconds_count" in selected
+
+
+def test_every_label_named_is_one_the_series_carry() -> None:
+    for panel, target, nodes in _parsed():
+        names: set[str] = set()
+        for node in nodes:
+            if isinstance(node, promql_parser.VectorSelector):
+                names.update(matcher.name for matcher in node.matchers.matchers)
+            elif isinstance(node, promql_parser.AggregateExpr) and node.modifier is not None:
+                names.update(node.modifier.labels)
+            elif (
+                isinstance(node, promql_parser.BinaryExpr)
+                and node.modifier is not None
+                and node.modifier.matching is not None
+            ):
+                names.update(node.modifier.matching.labels)
+        unknown = names - KNOWN_LABELS
+        assert not unknown, f"{panel['title']}: unknown labels {unknown} in {target['expr']}"
+        legend_labels = set(re.findall(r"\{\{\s*(\w+)\s*\}\}", target.get("legendFormat", "")))
+        assert legend_labels <= KNOWN_LABELS, f"{panel['title']}: legend {target['legendFormat']}"
+
+
+def test_every_range_is_the_rate_interval() -> None:
+    window = datetime.timedelta(minutes=int(RATE_WINDOW.rstrip("m")))
+    ranges = 0
+    for panel, target, nodes in _parsed():
+        for node in nodes:
+            assert not isinstance(node, promql_parser.SubqueryExpr), panel["title"]
+            if isinstance(node, promql_parser.MatrixSelector):
+                assert node.range == window, f"{panel['title']}: use [$__rate_interval] in {target['expr']}"
+                ranges += 1
+    assert ranges >= 20
+
+
+def test_every_selector_reads_one_copy_of_the_metrics_for_the_chosen_modes() -> None:
+    """source= keeps the collector's and the scrape's copies from adding up; mode=~ follows $mode."""
+    for panel, target, nodes in _parsed():
+        for node in nodes:
+            if isinstance(node, promql_parser.VectorSelector):
+                matchers = {(m.name, m.value) for m in node.matchers.matchers}
+                assert ("source", VARIABLES["source"]) in matchers, f"{panel['title']}: {target['expr']}"
+                assert ("mode", VARIABLES["mode"]) in matchers, f"{panel['title']}: {target['expr']}"
+
+
+def test_sync_and_async_are_side_by_side() -> None:
+    """Either both modes in one panel (grouped by mode, legend starting with the mode) or a panel per mode."""
+    for panel, target, nodes in _parsed():
+        if panel.get("repeat") == "mode":
+            assert panel["repeatDirection"] == "h"
+            assert panel["maxPerRow"] == len(MODES)
+            continue
+        assert target["legendFormat"].startswith("{{mode}}"), panel["title"]
+        aggregations = [node for node in nodes if isinstance(node, promql_parser.AggregateExpr)]
+        assert aggregations, panel["title"]
+        for aggregation in aggregations:
+            assert "mode" in aggregation.modifier.labels, f"{panel['title']}: {target['expr']}"
+
+
+def test_latency_quantiles_and_heatmaps_carry_exemplars() -> None:
+    checked = 0
+    for panel, target in _prometheus_targets():
+        if "histogram_quantile" in target["expr"] or target.get("format") == "heatmap":
+            assert target.get("exemplar") is True, f"{panel['title']}: {target['expr']}"
+            checked += 1
+    assert checked >= 8
+
+
+def test_lock_wait_has_a_heatmap_per_mode_and_a_p99() -> None:
+    lock_wait = f"{METRICS.LOCK_WAIT.prometheus_name}_bucket"
+    heatmaps = [p for p in _panels() if p["type"] == "heatmap" and lock_wait in p["targets"][0]["expr"]]
+    assert len(heatmaps) == 1
+    assert heatmaps[0]["repeat"] == "mode"
+    assert heatmaps[0]["targets"][0]["format"] == "heatmap"
+    assert any(
+        "histogram_quantile(0.99" in target["expr"] and lock_wait in target["expr"]
+        for _panel, target in _prometheus_targets()
+    )
+
+
+# --------------------------------------------------------------------------- data sources and traces
+
+
+def test_every_datasource_is_a_provisioned_one() -> None:
+    provisioned = {d["uid"]: d["type"] for d in load_yaml(DATASOURCES)["datasources"]}
+    assert set(provisioned) == {PROMETHEUS_UID, JAEGER_UID}
+    for panel in _panels():
+        refs = [panel.get("datasource")] + [target.get("datasource") for target in panel.get("targets") or ()]
+        for ref in filter(None, refs):
+            assert provisioned.get(ref["uid"]) == ref["type"], f"{panel['title']}: {ref}"
+
+
+def test_a_traces_panel_shows_the_chosen_trace() -> None:
+    traces = [panel for panel in _panels() if panel["type"] == "traces"]
+    assert len(traces) == 1
+    (target,) = traces[0]["targets"]
+    assert target["datasource"]["uid"] == JAEGER_UID
+    assert target["query"] == "$trace_id"
+    variables = {variable["name"]: variable for variable in _dashboard()["templating"]["list"]}
+    assert variables["trace_id"]["type"] == "textbox"
+
+
+def test_recent_traces_search_each_modes_service_in_jaeger() -> None:
+    searches = [
+        (panel, target)
+        for panel in _panels()
+        for target in panel.get("targets") or ()
+        if target.get("queryType") == "search"
+    ]
+    assert searches
+    services = set()
+    for panel, target in searches:
+        assert target["datasource"]["uid"] == JAEGER_UID
+        assert panel["repeat"] == "mode"
+        services.update(target["service"].replace("$mode", mode) for mode in MODES)
+    compose_names = {
+        environment(compose()["services"][name])["OTEL_SERVICE_NAME"] for name in DEMO_SERVICES.values()
+    }
+    assert services == compose_names
+
+
+def test_the_variables_match_the_labels_prometheus_sets() -> None:
+    variables = {variable["name"]: variable for variable in _dashboard()["templating"]["list"]}
+    jobs = load_yaml(PROMETHEUS_CONFIG)["scrape_configs"]
+    labels = [static.get("labels") or {} for job in jobs for static in job["static_configs"]]
+    modes = {label["mode"] for label in labels if "mode" in label}
+    sources = {label["source"] for label in labels if "source" in label}
+    assert set(variables["mode"]["query"].split(",")) == modes == set(MODES) == set(DEMO_SERVICES)
+    assert variables["mode"]["includeAll"] is True
+    assert variables["mode"]["multi"] is True
+    assert set(variables["source"]["query"].split(",")) == sources
+    # The default is the copy with exemplars.
+    assert variables["source"]["current"]["value"] == "collector"
+
+
+# --------------------------------------------------------------------------- the real service
+
+
+@pytest.fixture(scope="module")
+def exported(redis_server: RedisServer) -> dict[str, set[str]]:
+    """Metric names the demo app of each mode serves on /metrics, after a few requests (with Redis)."""
+    redis_server.flushall()
+    result = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("export_probe.py")), redis_server.url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )
+    assert result.returncode == 0, result.stderr
+    return {mode: set(names) for mode, names in json.loads(result.stdout.splitlines()[-1]).items()}
+
+
+def test_the_demo_exports_every_metric_the_dashboard_queries(exported: dict[str, set[str]]) -> None:
+    served = set().union(*exported.values())
+    missing = _selected_metrics() - served - ON_EVENT_ONLY
+    assert not missing, f"the dashboard queries metrics the demo does not export: {sorted(missing)}"
+    assert "http_server_request_duration_seconds_bucket" in exported["sync"] & exported["async"]
+
+
+def test_the_demo_exports_otel_cache_metrics_under_the_names_of_names_py(
+    exported: dict[str, set[str]],
+) -> None:
+    """MetricSpec.prometheus_name is what the exporter really writes (the allowlist is not a guess)."""
+    allowed = _allowed_metric_names()
+    for mode, names in exported.items():
+        ours = {name for name in names if name.startswith("otel_cache_")}
+        assert ours, mode
+        assert ours <= allowed, f"{mode}: {sorted(ours - allowed)} not derived from names.py"
