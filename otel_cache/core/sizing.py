@@ -50,7 +50,19 @@ def _size(value: object, seen: set[int], depth: int) -> int:
 def entry_size(key: object, value: object) -> int:
     """``deep_sizeof(key) + deep_sizeof(value)`` in one call: the L1 put path's default.
 
-    Scalars (the common key and a common value) are sized without a further call.
+    ``sys.getsizeof`` costs a special-method lookup (about as much as the rest of a
+    put); an ASCII ``str``, the most common key and a common value, is sized from its
+    length instead (CPython's compact ASCII layout: ``getsizeof("") + len(s)``).
     """
-    key_size = _getsizeof(key) if type(key) in _SCALARS else deep_sizeof(key)
-    return key_size + (_getsizeof(value) if type(value) in _SCALARS else deep_sizeof(value))
+    kind = type(key)
+    if kind is str and key.isascii():  # type: ignore[attr-defined]
+        key_size = _STR_BASE + len(key)  # type: ignore[arg-type]
+    else:
+        key_size = _getsizeof(key) if kind in _SCALARS else deep_sizeof(key)
+    kind = type(value)
+    if kind is str and value.isascii():  # type: ignore[attr-defined]
+        return key_size + _STR_BASE + len(value)  # type: ignore[arg-type]
+    return key_size + (_getsizeof(value) if kind in _SCALARS else deep_sizeof(value))
+
+
+_STR_BASE = _getsizeof("")

@@ -7,7 +7,7 @@ from collections import OrderedDict, namedtuple
 
 import pytest
 
-from otel_cache.core.sizing import deep_sizeof
+from otel_cache.core.sizing import deep_sizeof, entry_size
 
 
 @pytest.mark.parametrize("value", [0, 10**50, 1.5, "text", b"bytes" * 100, None, object()], ids=repr)
@@ -91,3 +91,22 @@ def test_container_subclasses_are_sized_deeply_at_top_level(kind: str) -> None:
     nested = [value]
     assert deep_sizeof(nested) > 10_000  # nested, it is sized deeply
     assert deep_sizeof(value) > 10_000
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("abc", "x" * 100),
+        ("é", "ü" * 10),
+        ("", ""),
+        ("k", "😀"),
+        ("k", b"bytes"),
+        (1, [1, 2, "x"]),
+        (("a", 1), {"a": "b"}),
+        (2**70, 3.5),
+        (None, True),
+    ],
+)
+def test_entry_size_equals_deep_sizeof_of_key_and_value(key: object, value: object) -> None:
+    # entry_size sizes ASCII strings from their length; it must agree with getsizeof.
+    assert entry_size(key, value) == deep_sizeof(key) + deep_sizeof(value)
