@@ -119,19 +119,19 @@ class LRUCore(Generic[K, V]):
 
     def get(self, key: K, default: D) -> V | D:
         """The value of ``key`` (now most recently used), or ``default``."""
+        data = self._data
         try:
-            entry = self._data.get(key)
+            entry = data.get(key)
         except TypeError as exc:
             raise _unhashable(key) from exc
         if entry is None:
             self.misses += 1
             return default
-        expires_at = entry[1]
-        if expires_at and expires_at <= self._clock():
+        if entry[1] and entry[1] <= self._clock():
             self._remove(key, entry, _EXPIRED)
             self.misses += 1
             return default
-        self._data.move_to_end(key)
+        data.move_to_end(key)
         self.hits += 1
         return entry[0]
 
