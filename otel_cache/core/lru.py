@@ -20,7 +20,9 @@ entries, never hold stale items: an update moves its key between two sets.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
+import itertools
 import math
 import time
 from collections import OrderedDict
@@ -56,7 +58,9 @@ class LRUCore(Generic[K, V]):
     __slots__ = (
         "_bucket_heap",
         "_clock",
+        "_count_hit",
         "_data",
+        "_hit_counter",
         "_resolution",
         "_sizer",
         "_wheel",
@@ -64,7 +68,6 @@ class LRUCore(Generic[K, V]):
         "default_ttl",
         "evictions",
         "expiry_batch",
-        "hits",
         "inserts",
         "max_bytes",
         "max_entries",
@@ -107,7 +110,10 @@ class LRUCore(Generic[K, V]):
         self._data: OrderedDict[K, _Entry[V]] = OrderedDict()
         self._wheel: dict[int, set[K]] = {}
         self._bucket_heap: list[int] = []
-        self.hits = 0
+        # Hits are counted by next() on an itertools.count: one C call, so exact even
+        # from the lock-free hit path (peek_hit), where "+= 1" could lose a count.
+        self._hit_counter = itertools.count()
+        self._count_hit = self._hit_counter.__next__
         self.misses = 0
         self.puts = 0
         self.inserts = 0
@@ -132,8 +138,32 @@ class LRUCore(Generic[K, V]):
             self.misses += 1
             return default
         data.move_to_end(key)
-        self.hits += 1
+        self._count_hit()
         return entry[0]
+
+    def peek_hit(self, key: K, slow: D) -> V | D:
+        """The hit path without a lock: the value of a live ``key``, else ``slow``.
+
+        Safe to call concurrently with locked calls because under the GIL each step is
+        one C call on the OrderedDict (a lookup, a ``move_to_end``, a ``next()`` on
+        the hit counter) and a reader never removes anything: a miss, an expired
+        entry or an unhashable key returns ``slow`` and the caller takes the locked
+        path, which does the accounting and the removal.
+        """
+        try:
+            entry = self._data.get(key)
+        except TypeError:
+            return slow
+        if entry is None or (entry[1] and entry[1] <= self._clock()):
+            return slow
+        with contextlib.suppress(KeyError):  # removed since the lookup: still a hit on the value read
+            self._data.move_to_end(key)
+        self._count_hit()
+        return entry[0]
+
+    @property
+    def hits(self) -> int:
+        return int(repr(self._hit_counter)[6:-1])  # "count(N)": reading does not advance it
 
     def contains(self, key: K) -> bool:
         """Whether ``key`` holds an unexpired value; touches neither LRU order nor counters."""

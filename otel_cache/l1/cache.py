@@ -2,9 +2,10 @@
 
 Both APIs are thin shells over one :class:`~otel_cache.core.lru.LRUCore` and one
 :class:`~otel_cache.l1.lock.TimedLock` (see that module for why one thread lock
-is the correct lock for threads and coroutines together). A shell method takes the
-lock, makes one core call and releases it; the async methods never await while
-holding it, and only await at all when the lock is contended.
+is the correct lock for threads and coroutines together). A hit is answered
+without the lock (``LRUCore.peek_hit``); any other call takes the lock, makes one
+core call and releases it. The async methods never await while holding it, and
+only await at all when the lock is contended.
 
     >>> cache: AsyncLRUCache[str, int] = AsyncLRUCache(max_entries=2, default_ttl=60)
     >>> cache.put("a", 1)
@@ -63,6 +64,7 @@ class AsyncLRUCache(Generic[K, V]):
         "_closed",
         "_core",
         "_core_get",
+        "_core_peek",
         "_core_put",
         "_lock",
         "_release",
@@ -95,6 +97,7 @@ class AsyncLRUCache(Generic[K, V]):
         )
         self._lock = TimedLock(lock_kind)
         self._core_get = self._core.get
+        self._core_peek = self._core.peek_hit
         self._core_put = self._core.put
         self._try_acquire = self._lock.try_acquire
         self._release = self._lock.release
@@ -107,6 +110,9 @@ class AsyncLRUCache(Generic[K, V]):
 
     def get(self, key: K, default: D | None = None) -> V | D | None:
         """The value of ``key``, or ``default`` on a miss or after expiry."""
+        value = self._core_peek(key, _SLOW)
+        if value is not _SLOW:
+            return value
         if self._try_acquire(False):
             try:
                 return self._core_get(key, default)
@@ -180,6 +186,7 @@ class AsyncLRUCache(Generic[K, V]):
         self._closed = True
         self._core = closed = _ClosedCore()  # type: ignore[assignment]
         self._core_get = closed.get  # type: ignore[assignment]
+        self._core_peek = closed.get  # type: ignore[assignment]
         self._core_put = closed.put  # type: ignore[assignment]
 
     @property
@@ -195,6 +202,9 @@ class AsyncLRUCache(Generic[K, V]):
 
     async def aget(self, key: K, default: D | None = None) -> V | D | None:
         """Async :meth:`get`; awaits only when another thread holds the lock."""
+        value = self._core_peek(key, _SLOW)
+        if value is not _SLOW:
+            return value
         if self._try_acquire(False):
             try:
                 return self._core_get(key, default)
@@ -312,6 +322,7 @@ def _chunks(items: Iterable[R]) -> Iterable[list[R]]:
 
 
 _MISSING: Any = object()
+_SLOW: Any = object()  # peek_hit's "take the locked path"
 
 
 def _collect_hits(core: LRUCore[K, V], keys: list[K], found: dict[K, V]) -> None:

@@ -8,7 +8,10 @@ lock has to be a thread lock. That is safe for the event loop because of what
 the lock guards: only :class:`otel_cache.core.lru.LRUCore` calls, each O(1)
 amortised (O(expiry_batch) at worst), with no I/O, no await and no user callback
 inside. So a coroutine that finds the lock taken waits for at most one short
-critical section of another thread.
+critical section of another thread. Hits do not take it at all
+(:meth:`LRUCore.peek_hit <otel_cache.core.lru.LRUCore.peek_hit>`): under the GIL a
+hit is three C calls that each leave the OrderedDict consistent, and readers never
+remove anything, so only misses, expiries and writes are serialised.
 
 Acquisition, fast path first::
 

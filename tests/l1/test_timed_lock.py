@@ -145,7 +145,7 @@ def test_contended_cache_call_records_wait_and_notifies_outside_the_lock() -> No
     cache.lock.add_listener(lambda kind, wait: calls.append((kind, wait, lock_is_free(cache.lock))))
     with held_by_thread(cache.lock) as holder:
         holder.release_after(0.025)
-        assert cache.get("k") == 1
+        assert cache.get("absent") is None  # a miss takes the lock; hits never do
     stats = cache.lock_stats()
     assert stats.contended == 1
     assert stats.max_wait_s >= 0.015
@@ -163,7 +163,7 @@ def test_every_sync_method_takes_the_contended_path(op: str) -> None:
     waits: list[float] = []
     cache.lock.add_listener(lambda kind, wait: waits.append(wait))
     calls = {
-        "get": lambda: cache.get("k"),
+        "get": lambda: cache.get("absent"),  # a miss: hits never take the lock
         "put": lambda: cache.put("k", 2),
         "delete": lambda: cache.delete("k"),
         "contains": lambda: "k" in cache,
@@ -208,7 +208,7 @@ def test_raising_listener_breaks_nothing() -> None:
     cache.lock.add_listener(lambda kind, wait: seen.append(wait))
     with held_by_thread(cache.lock) as holder:
         holder.release_after(0.01)
-        assert cache.get("k") == 1
+        assert cache.get("absent") is None  # a miss takes the lock; hits never do
     with held_by_thread(cache.lock) as holder:
         holder.release_after(0.01)
         assert cache.put("j", 2) is True
@@ -284,7 +284,7 @@ async def test_aacquire_contended_yields_to_the_event_loop() -> None:
         holder.release_after(0.05)
         before = ticks
         started = time.perf_counter()
-        assert await cache.aget("k") == 1
+        assert await cache.aget("absent") is None
         waited = time.perf_counter() - started
         during = ticks - before
     stop.set()
@@ -302,7 +302,7 @@ async def test_cancelled_waiter_does_not_keep_the_lock() -> None:
     cache: AsyncLRUCache[str, int] = AsyncLRUCache()
     cache.put("k", 1)
     with held_by_thread(cache.lock) as holder:
-        task = asyncio.create_task(cache.aget("k"))
+        task = asyncio.create_task(cache.aput("k", 1))
         for _ in range(5):
             await asyncio.sleep(0.002)
         assert not task.done()
@@ -320,7 +320,7 @@ async def test_many_waiting_coroutines_do_not_stall_the_event_loop() -> None:
     cache.put("k", 1)
     gaps: list[float] = []
     with held_by_thread(cache.lock) as holder:
-        waiters = [asyncio.create_task(cache.aget("k")) for _ in range(100)]
+        waiters = [asyncio.create_task(cache.aput("k", 1)) for _ in range(100)]
         await asyncio.sleep(0)  # every waiter has found the lock taken and is polling
         last = time.perf_counter()
         for _ in range(9):
@@ -329,7 +329,7 @@ async def test_many_waiting_coroutines_do_not_stall_the_event_loop() -> None:
             gaps.append(now - last)
             last = now
         holder.release_now()
-        assert await asyncio.gather(*waiters) == [1] * 100
+        assert await asyncio.gather(*waiters) == [True] * 100
     # Without the per-loop gate every turn took at least 100 x 0.5 ms = 50 ms (time blocked in
     # acquire, not CPU, so not noise); with it a turn is ~0.6 ms. The median ignores a turn or two
     # stretched by the OS scheduler on a loaded machine.
@@ -341,14 +341,14 @@ async def test_cancelling_a_queued_waiter_spares_the_others() -> None:
     cache: AsyncLRUCache[str, int] = AsyncLRUCache()
     cache.put("k", 1)
     with held_by_thread(cache.lock) as holder:
-        first, second, third = (asyncio.create_task(cache.aget("k")) for _ in range(3))
+        first, second, third = (asyncio.create_task(cache.aput("k", 1)) for _ in range(3))
         for _ in range(5):
             await asyncio.sleep(0.001)
         second.cancel()
         with pytest.raises(asyncio.CancelledError):
             await second
         holder.release_now()
-        assert await asyncio.gather(first, third) == [1, 1]
+        assert await asyncio.gather(first, third) == [True, True]
     assert lock_is_free(cache.lock)
     assert cache.lock_stats().contended == 2
 
@@ -360,8 +360,8 @@ def test_waiters_on_several_event_loops_at_once() -> None:
     results: list[object] = []
     waiting = threading.Barrier(3, timeout=10)
 
-    async def wait_on_loop() -> list[int | None]:
-        tasks = [asyncio.create_task(cache.aget("k")) for _ in range(20)]
+    async def wait_on_loop() -> list[bool]:
+        tasks = [asyncio.create_task(cache.aput("k", 1)) for _ in range(20)]
         await asyncio.sleep(0.001)  # all of them found the lock taken
         await asyncio.to_thread(waiting.wait)
         return list(await asyncio.gather(*tasks))
@@ -380,7 +380,7 @@ def test_waiters_on_several_event_loops_at_once() -> None:
         holder.release_now()
         for thread in loops:
             thread.join(10)
-    assert results == [[1] * 20, [1] * 20]
+    assert results == [[True] * 20, [True] * 20]
     assert cache.lock_stats().contended == 40
     assert lock_is_free(cache.lock)
 

@@ -324,7 +324,8 @@ async def test_contended_l1_lock_records_wait_and_span_event(
 
     thread = hold_lock(cache.l1.lock, 0.03)
     with telemetry.tracer.start_as_current_span("test.request"):
-        assert await call(cache, api, "get", "ukey-1") == "v"  # an L1 hit, after the wait
+        # A put takes the L1 lock (hits never do), after the wait; L2 is not locked.
+        assert await call(cache, api, "put", "ukey-1", "w") is True
     thread.join()
 
     metrics = telemetry.metrics()

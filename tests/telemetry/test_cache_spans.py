@@ -469,7 +469,7 @@ async def test_suppress_instrumentation_covers_contended_lock_waits(
     await call(cache, api, "put", "ukey-1", "uvalue-1")
     with telemetry.tracer.start_as_current_span("test.request"), suppress_instrumentation():
         thread = hold_lock(cache.l1.lock, 0.01)
-        assert await call(cache, api, "get", "ukey-1") == "uvalue-1"
+        assert await call(cache, api, "put", "ukey-1", "uvalue-1") is True  # takes the L1 lock
         thread.join()
     assert cache.l1.lock.contended == 1
     (request_span,) = telemetry.spans("test.request")

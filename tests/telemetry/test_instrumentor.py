@@ -47,7 +47,7 @@ async def slow_path_traffic(cache: Any, cache_name: str) -> None:
     await cache.aget("ukey-1")
     await cache.aget_or_set(f"ukey-load-{next(_loads)}", lambda: "uvalue-2")
     thread = hold_lock(cache.l1.lock, 0.005)
-    await cache.aget("ukey-1")
+    await cache.l1.aget("ukey-absent")  # an L1 miss takes the L1 lock (hits never do)
     thread.join()
     ThreadWarmer(cache, lambda key: "uvalue", ["ukey-3"], interval=3600, name=f"{cache_name}-w").run_once()
 
@@ -71,7 +71,7 @@ async def test_instrument_twice_installs_one_handler(
 
     await cache.aput("ukey-1", "uvalue-1")
     thread = hold_lock(cache.l1.lock, 0.01)
-    await cache.aget("ukey-1")
+    await cache.l1.aget("ukey-absent")  # an L1 miss takes the L1 lock (hits never do)
     thread.join()
 
     assert [span.name for span in telemetry.cache_spans()] == [SET_SPAN]
@@ -189,7 +189,7 @@ async def test_caches_made_before_instrument_are_observed(
     telemetry.instrument()
     try:
         thread = hold_lock(cache.l1.lock, 0.01)
-        assert await cache.aget("ukey-1") == "uvalue-1"
+        assert await cache.l1.aget("ukey-absent") is None  # an L1 miss takes the lock (hits never do)
         thread.join()
         metrics = telemetry.metrics()
         assert point(metrics, METRICS.LOCK_WAIT.name, otel_cache__name=cache_name).count == 1
