@@ -32,6 +32,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from opentelemetry import metrics, trace
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
@@ -53,10 +54,6 @@ _RECENT_LEADERS = 1024
 
 
 def _suppressed() -> bool:
-    try:
-        from opentelemetry.instrumentation.utils import is_instrumentation_enabled
-    except ImportError:  # pragma: no cover - opentelemetry-instrumentation is a dependency
-        return False
     return not is_instrumentation_enabled()
 
 
