@@ -800,7 +800,8 @@ def render_markdown(result: DemoResult, charts: Sequence[str] = ()) -> str:
         "modes alike. Both services run the whole time; only one is loaded at a time.",
         "- **Client-side figures** (QPS, p50, p99): from the load generator, per round; a mode's "
         "p50/p99 is the median of its rounds. **Server-side figures** (loop lag, lock wait, hit "
-        "ratios, evictions, the L1 lock's contended waits, single-flight waits): from the service's `/metrics`, scraped once a second, as differences "
+        "ratios, evictions, the L1 lock's contended waits, single-flight waits): from the "
+        "service's `/metrics`, scraped once a second, as differences "
         "of counters and histogram buckets (quantiles interpolated in the bucket, as Prometheus "
         "does; the loop lag's buckets are 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100 ms...). "
         "The loop-lag max is the service's gauge (longest lag since the previous scrape); the "
