@@ -72,7 +72,7 @@ def _parser() -> argparse.ArgumentParser:
         "--rounds", type=_count, default=None, help="rounds per mode, alternating (default 3; smoke 2)"
     )
     demo.add_argument(
-        "--warmup", type=_non_negative, default=None, help="warm-up seconds per mode (default 10; smoke 2)"
+        "--warmup", type=_non_negative, default=None, help="warm-up seconds per mode (default: a round)"
     )
     demo.add_argument("--concurrency", type=_count, default=32, help="connections of the load (default 32)")
     demo.add_argument(

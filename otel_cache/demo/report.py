@@ -794,10 +794,11 @@ def render_markdown(result: DemoResult, charts: Sequence[str] = ()) -> str:
         f"queries, s = {st.get('zipf_s')}, {st.get('graphql_share', 0):.0%} by GraphQL, seed "
         f"{st.get('seed')}).",
         f"- **Same CPU budget**: {st.get('pinning', '?')}",
-        f"- **Schedule**: {st.get('warmup_s')} s of warm-up per mode (not counted), then "
-        f"{st.get('rounds')} rounds of {st.get('round_s'):.0f} s per mode, in pairs whose first mode "
-        "alternates (sync async, async sync, ...), so that a drift of the machine's speed hits both "
-        "modes alike. Both services run the whole time; only one is loaded at a time.",
+        f"- **Schedule**: {st.get('warmup_s'):g} s of warm-up per mode (not counted), then "
+        f"{st.get('rounds')} rounds of {st.get('round_s'):g} s per mode, strictly alternating (sync, "
+        "async, sync, async...): both modes see the same machine, and each round of a mode follows "
+        "one round of the other, so both modes' cache entries (TTL 60 s) have aged alike. Both "
+        "services run the whole time; only one is loaded at a time.",
         "- **Client-side figures** (QPS, p50, p99): from the load generator, per round; a mode's "
         "p50/p99 is the median of its rounds. **Server-side figures** (loop lag, lock wait, hit "
         "ratios, evictions, the L1 lock's contended waits, single-flight waits): from the "

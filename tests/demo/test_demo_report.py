@@ -308,20 +308,23 @@ def test_an_empty_mode_gives_no_ratio() -> None:
 # -- the runner's pure parts ---------------------------------------------------------------------------
 
 
-def test_the_schedule_warms_up_both_then_alternates_pairs() -> None:
-    phases = DemoOptions(duration_s=90, rounds=3, warmup_s=10).phases()
+def test_the_schedule_warms_up_both_then_strictly_alternates() -> None:
+    phases = DemoOptions(duration_s=90, rounds=3).phases()
     assert [(p.mode, p.kind, p.round) for p in phases] == [
         ("sync", "warmup", None),
         ("async", "warmup", None),
         ("sync", "round", 0),
         ("async", "round", 0),
-        ("async", "round", 1),
         ("sync", "round", 1),
+        ("async", "round", 1),
         ("sync", "round", 2),
         ("async", "round", 2),
     ]
-    assert {p.seconds for p in phases if p.kind == "round"} == {30.0}
+    # Every phase lasts a round: each round of a mode follows exactly one round of the other.
+    assert {p.seconds for p in phases} == {30.0}
     assert [p.order for p in phases if p.kind == "round"] == list(range(6))
+    assert DemoOptions(duration_s=90, rounds=3, warmup_s=5).phases()[0].seconds == 5
+    assert [p.kind for p in DemoOptions(warmup_s=0).phases()].count("warmup") == 0
 
 
 def test_each_mode_gets_its_own_redis_database() -> None:

@@ -1,0 +1,357 @@
+"""A real Prometheus scrapes the demo service in both modes under load; every dashboard query has data.
+
+What runs (all on 127.0.0.1, all stopped at the end)::
+
+    loadgen (this process) --> service --mode sync  --+--> delay proxy (+15 ms RTT) --> redis-server
+                           --> service --mode async --+    (sync: database 0, async: 1)   (the test's own)
+    prometheus  --scrapes each /metrics every second, with the labels of deploy/prometheus.yml
+
+The services share one CPU and this process has the other, and the load goes to one mode
+at a time in alternating rounds, as ``otel-cache demo`` does. Two stretches:
+
+1. **Paced GraphQL load** (``PACED_RATE`` requests/s, all by GraphQL), then the dashboard's
+   own loop-lag p99 query over that stretch: the async mode's must be below the sync
+   mode's. The stretch has what ADR-014's claim rests on: GraphQL resolvers, which in the
+   sync design call the sync cache *on the event loop*, so every Redis call blocks the
+   loop for a round trip, while the async design awaits it; and Redis far enough away for
+   that to show (``RTT_MS``; L1 holds 100 entries, so half the lookups go to Redis). This
+   is the mechanism, made visible: it is not the demo's default scenario. With L1 alone,
+   or with Redis on loopback or 1 ms away, the async loop's p99 lag is not lower on the
+   2-vCPU machine this was written on (its misses are computed on the loop, the sync
+   design's REST misses in threads): ``docs/benchmarks.md`` has the figures.
+2. **Events**, twice: closed-loop REST load on both modes with queries new to the caches
+   (a cold start: the sync mode's threads contend for its L1 lock, callers of both modes
+   wait on single-flight loads), and Redis hung for a second (calls time out: L2 errors,
+   the circuit breaker opens; the services run with ``OTEL_CACHE_ON_BACKEND_ERROR=raise``,
+   so a failed Redis call is a 500 and the 5xx query has data too). Twice, because a
+   series born in a burst (the first single-flight wait, say) has no increase for
+   ``rate()`` until its second scrape: the second cold start is what the panels see.
+
+Then every Prometheus query of ``dashboards/otel-cache-comparison.json`` runs through
+the HTTP API with Grafana's variables set (``$source`` = scrape, ``$mode`` = both, or
+each for a panel repeated by mode, ``$__rate_interval`` = the whole run, as a dashboard
+zoomed out to it would), and must give a finite value for each mode. Nothing is exempt: every panel
+gets data for real (``NO_DATA_EXPECTED`` is where an exemption would go, with its reason).
+
+The test fails (never skips) if ``prometheus`` is missing: Debian's ``prometheus``
+package, which ``.ci/run`` installs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import re
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from otel_cache.demo.loadgen import LoadSpec, arun_load
+from otel_cache.demo.runner import (
+    ChildProcess,
+    Proxy,
+    Service,
+    free_port,
+    start_delay_proxy,
+    start_service,
+)
+from tests.support import RedisServer
+
+pytestmark = pytest.mark.timeout(180)
+
+REPO = Path(__file__).resolve().parents[2]
+DASHBOARD = REPO / "dashboards" / "otel-cache-comparison.json"
+PROMETHEUS_CONFIG = REPO / "deploy" / "prometheus.yml"
+MODES = ("sync", "async")
+DEMO_JOBS = {"sync": "otel-cache-demo-sync", "async": "otel-cache-demo-async"}
+
+SCRAPE_INTERVAL = "1s"
+RTT_MS = 15.0
+SERVICE_ARGS = ["--ttl", "60", "--l1-max-entries", "100"]  # many L1 misses, answered by L2
+PACED_RATE = 50.0
+PACED_ROUNDS = 4  # per mode
+PACED_ROUND_S = 6.0
+EVENTS_S = 8.0  # each of the two event stretches
+OUTAGE_S = 1.0  # Redis hangs this long in each
+
+# (panel title, mode) -> why that panel may rightly show "No data" for that mode. None so far.
+NO_DATA_EXPECTED: dict[tuple[str, str], str] = {}
+
+
+def _prometheus_binary() -> str:
+    found = shutil.which("prometheus") or shutil.which("prometheus", path="/usr/bin")
+    if found is None:
+        pytest.fail("prometheus is not installed (Debian: apt-get install prometheus; .ci/run does it)")
+    return found
+
+
+# -- the dashboard's queries ------------------------------------------------------------------------
+
+
+def _panels() -> Iterator[dict[str, Any]]:
+    for panel in json.loads(DASHBOARD.read_text(encoding="utf-8"))["panels"]:
+        yield panel
+        yield from panel.get("panels") or ()
+
+
+def _prometheus_targets() -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    found = []
+    for panel in _panels():
+        for target in panel.get("targets") or ():
+            datasource = target.get("datasource") or panel.get("datasource") or {}
+            if datasource.get("type") == "prometheus":
+                found.append((panel, target))
+    return found
+
+
+def _substitute(expr: str, values: dict[str, str]) -> str:
+    def value(match: re.Match[str]) -> str:
+        name = match.group("braced") or match.group("plain")
+        assert name in values, f"unknown variable ${name} in {expr}"
+        return values[name]
+
+    return re.sub(r"\$(?:\{(?P<braced>\w+)(?::\w+)?\}|(?P<plain>\w+))", value, expr)
+
+
+def _variables(mode_regex: str, window: str) -> dict[str, str]:
+    return {"source": "scrape", "mode": mode_regex, "__rate_interval": window, "__interval": SCRAPE_INTERVAL}
+
+
+# -- processes ----------------------------------------------------------------------------------------
+
+
+def _prometheus_config(ports: dict[str, int]) -> dict[str, Any]:
+    """deploy/prometheus.yml's two demo jobs (their labels exactly), pointed at our services, 1 s scrapes."""
+    deployed = yaml.safe_load(PROMETHEUS_CONFIG.read_text(encoding="utf-8"))
+    jobs = []
+    for job in deployed["scrape_configs"]:
+        mode = next((m for m, name in DEMO_JOBS.items() if job["job_name"] == name), None)
+        if mode is None:
+            continue
+        (static,) = job["static_configs"]
+        assert static["labels"] == {"mode": mode, "source": "scrape"}, static
+        jobs.append({**job, "static_configs": [{**static, "targets": [f"127.0.0.1:{ports[mode]}"]}]})
+    assert len(jobs) == len(MODES), "deploy/prometheus.yml lost a demo job"
+    return {
+        "global": {
+            "scrape_interval": SCRAPE_INTERVAL,
+            "scrape_timeout": "900ms",
+            "evaluation_interval": SCRAPE_INTERVAL,
+        },
+        "scrape_configs": jobs,
+    }
+
+
+class Prometheus:
+    def __init__(self, child: ChildProcess, port: int) -> None:
+        self.child = child
+        self.url = f"http://127.0.0.1:{port}"
+        self.http = httpx.Client(base_url=self.url, timeout=10.0)
+
+    def query(self, expr: str, at: float) -> list[dict[str, Any]]:
+        response = self.http.get("/api/v1/query", params={"query": expr, "time": f"{at:.3f}"})
+        body = response.json()
+        assert response.status_code == 200, f"{expr}: {body}"
+        assert body["status"] == "success", f"{expr}: {body}"
+        result: list[dict[str, Any]] = body["data"]["result"]
+        return result
+
+    def targets(self) -> list[dict[str, Any]]:
+        try:
+            active: list[dict[str, Any]] = self.http.get("/api/v1/targets").json()["data"]["activeTargets"]
+        except (httpx.HTTPError, ValueError, KeyError):
+            return []
+        return active
+
+    def targets_up(self) -> bool:
+        active = self.targets()
+        return len(active) == len(MODES) and all(t["health"] == "up" for t in active)
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def _start_prometheus(
+    tmp_path: Path, ports: dict[str, int], children: list[ChildProcess], closers: list[Callable[[], None]]
+) -> Prometheus:
+    binary = _prometheus_binary()
+    config = tmp_path / "prometheus.yml"
+    config.write_text(yaml.safe_dump(_prometheus_config(ports)), encoding="utf-8")
+    port = free_port()
+    command = [
+        binary,
+        f"--config.file={config}",
+        f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--enable-feature=exemplar-storage",
+        "--log.level=warn",
+    ]
+    child = ChildProcess(
+        "prometheus", command, tmp_path / "prometheus.log", cpu=None, on_start=children.append
+    )
+    prometheus = Prometheus(child, port)
+    closers.append(prometheus.close)
+    deadline = time.monotonic() + 60
+    while not prometheus.targets_up():
+        assert child.running, f"prometheus exited:\n{child.output()}"
+        assert time.monotonic() < deadline, f"targets not up: {prometheus.targets()}\n{child.output()}"
+        time.sleep(0.25)
+    return prometheus
+
+
+@pytest.fixture
+def closers() -> Iterator[list[Callable[[], None]]]:
+    """Clients to close at the end (an unclosed socket is an unraisable warning, an error here)."""
+    found: list[Callable[[], None]] = []
+    try:
+        yield found
+    finally:
+        for close in reversed(found):
+            close()
+
+
+@pytest.fixture
+def children() -> Iterator[list[ChildProcess]]:
+    started: list[ChildProcess] = []
+    try:
+        yield started
+    finally:
+        for child in reversed(started):
+            child.stop()
+        assert not [child.name for child in started if child.running]
+
+
+def _pins() -> tuple[int | None, int | None]:
+    allowed = sorted(os.sched_getaffinity(0))
+    return (allowed[0], allowed[1]) if len(allowed) >= 2 else (None, None)
+
+
+# -- load ----------------------------------------------------------------------------------------------
+
+
+async def _alternate(services: dict[str, Service], spec: LoadSpec, rounds: int) -> None:
+    for index in range(rounds):
+        for mode in MODES if index % 2 == 0 else MODES[::-1]:
+            result = await arun_load(services[mode].url, spec)
+            assert result.requests > 0, f"{mode}: {result.summary()}"
+
+
+async def _events(services: dict[str, Service], redis: RedisServer, seed: int) -> None:
+    # REST queries of another catalogue: all new to the caches, so the sync mode's threads
+    # all miss, compute and store at once and contend for its locks, as at a cold start.
+    spec = LoadSpec(concurrency=32, duration_s=EVENTS_S, seed=seed, graphql_share=0.0)
+    loads = [asyncio.create_task(arun_load(service.url, spec)) for service in services.values()]
+    await asyncio.sleep(EVENTS_S / 2)
+    # A hung Redis: calls time out (redis_timeout, 0.25 s), the breaker opens. (A connection
+    # reset would not do for the sync mode: redis-py's pool reconnects a connection that was
+    # closed while idle, so only calls in flight at that moment would fail.)
+    redis.pause()
+    try:
+        await asyncio.sleep(OUTAGE_S)
+    finally:
+        redis.resume()
+    await asyncio.gather(*loads)
+
+
+# -- the test ------------------------------------------------------------------------------------------
+
+
+def test_every_dashboard_query_has_data_and_async_lags_less(
+    tmp_path: Path,
+    fresh_redis_server: RedisServer,
+    children: list[ChildProcess],
+    closers: list[Callable[[], None]],
+) -> None:
+    binary = _prometheus_binary()  # fail first, before minutes of set-up
+    assert os.access(binary, os.X_OK)
+    service_cpu, load_cpu = _pins()
+    proxy: Proxy = start_delay_proxy(
+        fresh_redis_server.host,
+        fresh_redis_server.port,
+        RTT_MS,
+        log=tmp_path / "proxy.log",
+        cpu=load_cpu,
+        on_start=children.append,
+    )
+    services = {
+        mode: start_service(
+            mode,
+            log=tmp_path / f"service-{mode}.log",
+            redis_url=f"redis://127.0.0.1:{proxy.port}/{db}",  # a database per mode
+            cpu=service_cpu,
+            extra_args=SERVICE_ARGS,
+            env={"OTEL_CACHE_ON_BACKEND_ERROR": "raise"},
+            on_start=children.append,
+            wait=False,
+        )
+        for db, mode in enumerate(MODES)
+    }
+    for service in services.values():
+        service.wait_ready()
+    prometheus = _start_prometheus(tmp_path, {m: s.port for m, s in services.items()}, children, closers)
+
+    previous_affinity = os.sched_getaffinity(0)
+    if load_cpu is not None:
+        os.sched_setaffinity(0, {load_cpu})
+    try:
+        paced = LoadSpec(concurrency=16, duration_s=PACED_ROUND_S, rate=PACED_RATE, graphql_share=1.0)
+        load_start = time.time()
+        asyncio.run(_alternate(services, paced, 1))  # warm-up, not judged
+        paced_start = time.time()
+        asyncio.run(_alternate(services, paced, PACED_ROUNDS))
+        paced_end = time.time()
+        for seed in (1, 2):
+            asyncio.run(_events(services, fresh_redis_server, seed))
+    finally:
+        os.sched_setaffinity(0, previous_affinity)
+    time.sleep(2.5)  # the last scrapes
+    at = time.time()
+    whole_run = f"{math.ceil(at - load_start) + 5}s"
+
+    # 1. Event-loop lag p99 over the paced stretch, with the dashboard's own query.
+    (lag_panel,) = [p for p in _panels() if p.get("title") == "Event-loop lag p99 and max"]
+    lag_expr = _substitute(
+        lag_panel["targets"][0]["expr"], _variables("sync|async", f"{math.floor(paced_end - paced_start)}s")
+    )
+    assert "otel_cache_event_loop_lag_seconds_bucket" in lag_expr
+    assert "histogram_quantile(0.99" in lag_expr
+    lag = {s["metric"]["mode"]: float(s["value"][1]) for s in prometheus.query(lag_expr, paced_end)}
+    assert set(lag) == set(MODES), lag
+    assert all(math.isfinite(v) for v in lag.values()), lag
+    quantiles = {
+        q: {
+            x["metric"]["mode"]: f"{float(x['value'][1]) * 1e3:.1f} ms"
+            for x in prometheus.query(expr, paced_end)
+        }
+        for q in ("0.5", "0.9", "0.99")
+        for expr in [lag_expr.replace("histogram_quantile(0.99", f"histogram_quantile({q}")]
+    }
+    print(f"event-loop lag over the paced stretch: {quantiles}")  # shown on failure
+
+    # 2. Every panel query has data for each mode.
+    missing = []
+    checked = 0
+    for panel, target in _prometheus_targets():
+        title = panel["title"]
+        repeated = panel.get("repeat") == "mode"
+        for mode in MODES:
+            expr = _substitute(target["expr"], _variables(mode if repeated else "sync|async", whole_run))
+            series = prometheus.query(expr, at)
+            values = [float(s["value"][1]) for s in series if repeated or s["metric"].get("mode") == mode]
+            checked += 1
+            if any(math.isfinite(v) for v in values):
+                continue
+            if (title, mode) in NO_DATA_EXPECTED:
+                continue
+            missing.append(f"{title} [{target.get('refId')}] {mode}: {expr} -> {series}")
+    assert checked >= 40
+    assert not missing, "panels without data:\n" + "\n".join(missing)
+    assert lag["async"] < lag["sync"], f"event-loop lag: {quantiles}"
