@@ -101,6 +101,9 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="put a proxy adding this round trip between the services and Redis (implies Redis)",
     )
+    demo.add_argument(
+        "--l1-max-entries", type=_count, default=500, help="each service's L1 bound in entries (default 500)"
+    )
     demo.add_argument("--smoke", action="store_true", help="a short run (about 20 s) to see that it works")
     demo.add_argument(
         "--out", type=Path, default=None, help="report folder (default reports/demo-<UTC time>)"
@@ -133,6 +136,7 @@ def _demo(args: argparse.Namespace, argv: Sequence[str]) -> int:
             rtt_ms=args.rtt_ms,
             out=args.out,
             seed=args.seed,
+            l1_max_entries=args.l1_max_entries,
             pin=not args.no_pin,
             service_cpu=args.service_cpu,
             load_cpu=args.load_cpu,

@@ -143,6 +143,7 @@ class DemoOptions:
     rtt_ms: float | None = None
     out: Path | None = None
     seed: int = 0
+    l1_max_entries: int = 500  # each service's L1 bound (the service's default)
     pin: bool = True
     service_cpu: int | None = None  # None: the first CPU this process may use
     load_cpu: int | None = None  # None: the second
@@ -153,6 +154,8 @@ class DemoOptions:
             raise ValueError("duration_s > 0, rounds >= 1 and warmup_s >= 0 are required")
         if self.concurrency < 1:
             raise ValueError("concurrency must be >= 1")
+        if self.l1_max_entries < 1:
+            raise ValueError("l1_max_entries must be >= 1")
         if self.rate is not None and not self.rate > 0:
             raise ValueError("rate must be > 0")
         if not 0.0 <= self.graphql_share <= 1.0:
@@ -914,6 +917,7 @@ class _Run:
                 redis_url=urls[mode],
                 cpu=self.service_cpu,
                 seed=self.options.seed,
+                extra_args=["--l1-max-entries", str(self.options.l1_max_entries)],
                 on_start=self.children.append,
                 wait=False,
             )
@@ -1050,7 +1054,10 @@ class _Run:
                 "pinning": self.pinning,
                 "service_cpu": self.service_cpu,
                 "load_cpu": self.load_cpu,
-                "service": ", ".join(f"{k} {v}" for k, v in _SERVICE_DEFAULTS.items()),
+                "service": ", ".join(
+                    f"{k} {v}"
+                    for k, v in {**_SERVICE_DEFAULTS, "l1_max_entries": options.l1_max_entries}.items()
+                ),
                 "loop_monitor": "interval 50 ms, block threshold 100 ms (the service's defaults)",
                 **self.settings,
             }

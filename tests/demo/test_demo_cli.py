@@ -134,6 +134,7 @@ def _alive(pid: int) -> bool:
     "args",
     [
         ["demo", "--rounds", "0"],
+        ["demo", "--l1-max-entries", "0"],
         ["demo", "--duration", "-1"],
         ["demo", "--redis", "embedded", "--redis-url", "redis://127.0.0.1:6379/0"],
         ["demo", "--redis", "elsewhere"],
@@ -154,7 +155,7 @@ def test_help_lists_the_demo_options(capsys: pytest.CaptureFixture[str]) -> None
     text = capsys.readouterr().out
     for option in ("--duration", "--rounds", "--concurrency", "--redis", "--redis-url", "--rtt-ms"):
         assert option in text
-    for option in ("--smoke", "--out", "--no-live"):
+    for option in ("--smoke", "--out", "--no-live", "--l1-max-entries"):
         assert option in text
 
 
@@ -179,7 +180,8 @@ def test_without_redis_server_an_embedded_redis_fails_cleanly(tmp_path: Path) ->
 def test_a_smoke_run_measures_both_modes_and_writes_the_report(tmp_path: Path, runs: list[Running]) -> None:
     folder = tmp_path / "report"
     started = time.monotonic()
-    run = Running(["--smoke", "--no-live", "--out", str(folder)])
+    # A small L1 (30 of the catalogue's 2000 queries): both modes must evict.
+    run = Running(["--smoke", "--no-live", "--out", str(folder), "--l1-max-entries", "30"])
     runs.append(run)
     code = run.finish(timeout=120)
     elapsed = time.monotonic() - started
@@ -204,8 +206,10 @@ def test_a_smoke_run_measures_both_modes_and_writes_the_report(tmp_path: Path, r
         assert summary["requests"] > 0
         assert summary["errors"] == 0
         assert summary["lag_p99_s"] is not None
+        assert summary["evictions_per_s"] > 0
     assert data["comparison"]["qps_ratio"] > 0
     assert data["settings"]["backend"].startswith("L1 only")
+    assert "l1_max_entries 30" in data["settings"]["service"]
     assert {second["mode"] for second in data["seconds"]} == {"sync", "async"}
     report = (folder / "report.md").read_text()
     assert "## Method" in report
