@@ -25,10 +25,8 @@ from otel_cache.demo.report import (
     DemoResult,
     ServerWindow,
     SummaryRow,
-    compare,
     ms,
     pct,
-    summarise,
     summary_markdown,
     summary_rows,
 )
@@ -325,7 +323,7 @@ def print_summary(result: DemoResult, *, rich_table: bool, stream: IO[str] | Non
     for name, justify in (("", "left"), ("sync", "right"), ("async", "right"), ("async vs sync", "right")):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     table.add_column("ADR-014", justify="left")
-    comparison = compare(summarise("sync", result.rounds), summarise("async", result.rounds), result.rounds)
+    comparison = result.comparison()
     for row in summary_rows(result):
         style = None
         if row.metric == "QPS" and comparison.qps_ratio is not None:

@@ -24,6 +24,7 @@ from otel_cache.demo.report import (
     ServerWindow,
     compare,
     histogram_quantile,
+    reading,
     render_markdown,
     summarise,
     summary_rows,
@@ -238,11 +239,28 @@ def test_the_qps_verdict_says_by_how_much(qps_ratio: float, expected: str) -> No
     [
         (0.16, "misses the ADR's -35% (by 15 points)"),
         (0.10, "meets the ADR's -35% (beats it by 15 points)"),
+        (0.132, "misses the ADR's -35% (by 1 point)"),  # -34 %
+        (0.1305, "meets the ADR's -35% (equals it)"),  # -34.75 %, shown -35 %
+        (0.128, "meets the ADR's -35% (beats it by 1 point)"),  # -36 %
     ],
 )
 def test_the_p99_verdict_says_by_how_many_points(async_p99: float, expected: str) -> None:
     rounds = [round_result("sync", 0, 100.0, 0.2), round_result("async", 0, 100.0, async_p99)]
     assert demo_result(rounds).comparison().p99_verdict == expected
+
+
+def test_a_paced_run_does_not_judge_throughput() -> None:
+    rounds = [round_result("sync", 0, 50.0, 0.2), round_result("async", 0, 50.0, 0.1)]
+    settings = {"command": "otel-cache demo --rate 50", "backend": "L1 only", "rate": 50.0}
+    result = demo_result(rounds, settings=settings)
+    comparison = result.comparison()
+    assert comparison.paced
+    assert comparison.qps_verdict.startswith("not compared: a paced load")
+    assert comparison.p99_verdict == "meets the ADR's -35% (beats it by 15 points)"
+    text = "\n".join(reading(result))
+    assert "not compared: the load was paced, 50 requests/s" in text
+    assert "misses the ADR's 2.1x" not in text
+    assert not demo_result(rounds).comparison().paced
 
 
 def test_the_summary_table_puts_the_adr_claims_beside_the_ratios() -> None:
