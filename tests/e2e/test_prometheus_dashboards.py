@@ -14,11 +14,12 @@ at a time in alternating rounds, as ``otel-cache demo`` does. Two stretches:
    mode's. The stretch has what ADR-014's claim rests on: GraphQL resolvers, which in the
    sync design call the sync cache *on the event loop*, so every Redis call blocks the
    loop for a round trip, while the async design awaits it; and Redis far enough away for
-   that to show (``RTT_MS``; L1 holds 100 entries, so half the lookups go to Redis). This
-   is the mechanism, made visible: it is not the demo's default scenario. With L1 alone,
-   or with Redis on loopback or 1 ms away, the async loop's p99 lag is not lower on the
-   2-vCPU machine this was written on (its misses are computed on the loop, the sync
-   design's REST misses in threads): ``docs/benchmarks.md`` has the figures.
+   that to show (``RTT_MS``; L1 holds 100 entries, so half the lookups go to Redis): the
+   mechanism, made plain (``otel-cache demo --rtt-ms 15 --rate 50 --graphql-share 1
+   --l1-max-entries 100 --concurrency 16`` is the same scenario). At a paced load with the
+   demo's default mix and 1 ms to Redis the async lag is lower too (about half), but at
+   saturation (a closed loop) it is not: loop lag then measures the queue of ready
+   requests, and the async loop runs all the work. ``docs/benchmarks.md`` has the figures.
 2. **Events**, twice: closed-loop REST load on both modes with queries new to the caches
    (a cold start: the sync mode's threads contend for its L1 lock, callers of both modes
    wait on single-flight loads), and Redis hung for a second (calls time out: L2 errors,
