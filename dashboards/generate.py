@@ -13,7 +13,7 @@ Layout (every time-series panel draws both modes; legends start with the mode)::
     Hit ratio and L1     hit ratio per level | evictions by reason | entries and bytes
     Locks                lock-wait heatmap: sync | lock-wait heatmap: async   (repeated by $mode)
                          lock wait p99 by lock type | contended acquisitions
-    Redis (L2)           Redis latency p50/p99 | Redis errors by type | circuit breaker state
+    Redis (L2)           Redis latency p50/p99 | Redis errors, stale copies | circuit breaker state
     Loads and warmer     loads, coalesced | load duration p99 | warmer runs, failures | warmer duration
     Traces               recent traces: sync | recent traces: async  (Jaeger search, repeated)
                          the trace in $trace_id (traces panel)
@@ -415,9 +415,16 @@ def _row_redis() -> list[cog_builder.Builder[dashboard_model.Panel]]:
     )
     latency = latency.override_by_regexp(".* p50$", [DASHED])
     errors = _timeseries(
-        "Redis errors by type", "Failed L2 calls per second, by the Redis exception class.", "short"
+        "Redis errors by type, stale copies",
+        "Failed L2 calls per second, by the Redis exception class; keys whose L2 copy may be stale "
+        "after such a failure (never served: a read deletes the copy), and those repairs per second.",
+        "short",
     ).targets(
-        [_target("A", _sum_rate(_name(METRICS.L2_ERRORS), "mode, error_type"), "{{mode}} {{error_type}}")]
+        [
+            _target("A", _sum_rate(_name(METRICS.L2_ERRORS), "mode, error_type"), "{{mode}} {{error_type}}"),
+            _target("B", f"sum by (mode) ({_selector(_name(METRICS.L2_UNSYNCED))})", "{{mode}} unsynced"),
+            _target("C", _sum_rate(_name(METRICS.L2_REPAIRS), "mode"), "{{mode}} repairs/s"),
+        ]
     )
     states = {"0": ("closed", "green"), "1": ("open", "red"), "2": ("half-open", "orange")}
     breaker = (

@@ -18,6 +18,15 @@ L1 TTL). Every write brackets itself with :meth:`TierCore.write_started` and
 generation before its GET and fills L1 only if no write on that stripe started or
 ran meanwhile. Writes in other processes are bounded by the L1 TTL (``l1_ttl``).
 
+Stale-copy guard: a write or delete whose L2 half failed or was skipped (Redis down,
+breaker open) leaves Redis holding an older value than L1, or a value the caller
+deleted. Once L1 drops the key that old value would be served again (a deleted key
+would come back). So such keys are remembered as *unsynced* (up to ``max_unsynced``,
+oldest forgotten first, counted): a read of one skips L2 and first deletes the L2
+copy (a *repair*); a later successful write or delete of the key syncs it. A failed
+``clear`` is remembered the same way: L2 reads are skipped, and the clear retried,
+until one succeeds. Copies in other processes are bounded by the L1 TTL, as above.
+
 Counters here are plain integers changed under ``lock`` (a lock that the shell
 injects; the core itself imports no threading), on the L2 path only.
 """
@@ -25,7 +34,7 @@ injects; the core itself imports no threading), on the L2 path only.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +48,7 @@ from otel_cache.errors import BackendBusyError, BackendError, CircuitOpenError, 
 __all__ = ["MISSING", "L2Stats", "TierCore"]
 
 _STRIPES = 256
+MAX_UNSYNCED = 100_000
 
 
 class _Missing:
@@ -69,6 +79,10 @@ class L2Stats:
     fills_skipped: int
     breaker_state: str
     breaker_opens: int
+    unsynced: int = 0  # keys whose L2 copy may be stale, now
+    repairs: int = 0  # stale L2 copies deleted
+    unsynced_dropped: int = 0  # unsynced keys forgotten (over max_unsynced)
+    clear_pending: bool = False  # a clear failed and is retried before the next L2 read
 
 
 class TierCore:
@@ -88,6 +102,7 @@ class TierCore:
         clock: Callable[[], float],
         lock: AbstractContextManager[Any] | None = None,
         l2_enabled: bool = True,
+        max_unsynced: int = MAX_UNSYNCED,
     ) -> None:
         self.l2_key = L2KeyBuilder(namespace, max_key_length)
         self.serializer = serializer or make_serializer("json")
@@ -103,6 +118,10 @@ class TierCore:
         self.hits = self.misses = self.writes = self.deletes = 0
         self.decode_errors = self.encode_errors = self.fills = self.fills_skipped = 0
         self.errors: dict[str, int] = {}
+        self._unsynced: dict[str, None] = {}  # insertion-ordered set of L2 keys
+        self._max_unsynced = max_unsynced
+        self.repairs = self.unsynced_dropped = 0
+        self.clear_pending = False
 
     # -- TTLs --------------------------------------------------------------------
 
@@ -235,6 +254,39 @@ class TierCore:
                 else:
                     self.writes += 1
 
+    # -- stale L2 copies --------------------------------------------------------------
+
+    def mark_unsynced(self, l2_keys: Iterable[str]) -> None:
+        """The L2 halves of writes to ``l2_keys`` failed or were skipped: their copies may be stale."""
+        with self._lock:
+            unsynced = self._unsynced
+            for l2_key in l2_keys:
+                unsynced.pop(l2_key, None)  # re-insert as the newest
+                unsynced[l2_key] = None
+            while len(unsynced) > self._max_unsynced:
+                del unsynced[next(iter(unsynced))]
+                self.unsynced_dropped += 1
+
+    def mark_synced(self, l2_keys: Iterable[str], *, repaired: bool = False) -> None:
+        """L2 now holds the current value (or nothing) for ``l2_keys``."""
+        if not self._unsynced:  # the common case, without the lock (a racing mark only adds a repair)
+            return
+        with self._lock:
+            for l2_key in l2_keys:
+                if self._unsynced.pop(l2_key, 0) is None and repaired:
+                    self.repairs += 1
+
+    def is_unsynced(self, l2_key: str) -> bool:
+        """Whether L2 may hold a stale copy of ``l2_key`` (read it: no; repair it first)."""
+        return bool(self._unsynced) and l2_key in self._unsynced
+
+    def clear_finished(self, *, ok: bool) -> None:
+        """A clear of the namespace succeeded (every copy is gone) or failed (all may be stale)."""
+        with self._lock:
+            self.clear_pending = not ok
+            if ok:
+                self._unsynced.clear()
+
     def count_l2_writes(self, count: int) -> None:
         with self._lock:
             self.writes += count
@@ -255,6 +307,10 @@ class TierCore:
                 fills_skipped=self.fills_skipped,
                 breaker_state=self.breaker.state.name.lower(),
                 breaker_opens=self.breaker.opens,
+                unsynced=len(self._unsynced),
+                repairs=self.repairs,
+                unsynced_dropped=self.unsynced_dropped,
+                clear_pending=self.clear_pending,
             )
 
 

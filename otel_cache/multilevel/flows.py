@@ -9,6 +9,10 @@ is httpx's ``Auth.auth_flow`` pattern: one flow, two thin drivers, no drift.
 
 The L1 hit path does not come here: the shells answer L1 hits before any
 generator is made.
+
+Every write whose L2 half fails or is skipped marks its keys *unsynced* in the tier
+core (their L2 copies may be stale), and every read of such a key deletes the L2
+copy instead of trusting it: see the stale-copy guard in :mod:`otel_cache.core.tiers`.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from otel_cache.core.tiers import TierCore
-from otel_cache.errors import BackendError, SerializationError
+from otel_cache.errors import BackendError, CircuitOpenError, SerializationError
 from otel_cache.l1.cache import AsyncLRUCache
 
 __all__ = ["Call", "Flow", "Flows"]
@@ -50,6 +54,14 @@ class Flows:
         tiers = self.tiers
         l2_key = tiers.l2_key(key)
         if not tiers.l2_allowed():
+            return default
+        # Allowed one call (a half-open breaker allows one probe): the repair is that call.
+        if tiers.clear_pending:
+            yield from self._clear_l2(allowed=True)
+            if tiers.clear_pending:
+                return default
+        if tiers.is_unsynced(l2_key):
+            yield from self._delete_l2(l2_key, repair=True)  # never serve the stale copy
             return default
         token = tiers.read_started(key)
         sent_at = tiers.now()
@@ -90,13 +102,15 @@ class Flows:
                     raise
                 log.warning("value for a key of %s not cached in L2: cannot encode it", tiers.l2_key.prefix)
                 return stored
-            if tiers.l2_allowed():
+            if self._l2_writable((l2_key,)):
                 try:
                     yield Call("set", (l2_key, data, ttl_ms))
                 except BackendError as exc:
+                    tiers.mark_unsynced((l2_key,))
                     tiers.l2_failed(exc)
                 else:
                     tiers.l2_succeeded()
+                    tiers.mark_synced((l2_key,))
                     written = True
             return stored
         finally:
@@ -126,6 +140,14 @@ class Flows:
         found: dict[Hashable, Any] = self.l1.get_many(wanted)
         missing = [(key, l2_key) for key, l2_key in zip(wanted, l2_keys, strict=True) if key not in found]
         if not missing or not tiers.l2_allowed():
+            return found
+        if tiers.clear_pending:
+            yield from self._clear_l2(allowed=True)
+            if tiers.clear_pending:
+                return found
+        # Keys whose L2 copy may be stale are misses here (a single get repairs them).
+        missing = [(key, l2_key) for key, l2_key in missing if not tiers.is_unsynced(l2_key)]
+        if not missing:
             return found
         tokens = [tiers.read_started(key) for key, _ in missing]
         sent_at = tiers.now()
@@ -168,13 +190,16 @@ class Flows:
                     unencodable.append(l2_key)
             for l2_key in unencodable:
                 yield from self._delete_l2(l2_key)
-            if encoded and tiers.l2_allowed():
+            written_keys = [l2_key for l2_key, _ in encoded]
+            if encoded and self._l2_writable(written_keys):
                 try:
                     yield Call("set_many", (encoded, ttl_ms))
                 except BackendError as exc:
+                    tiers.mark_unsynced(written_keys)
                     tiers.l2_failed(exc)
                 else:
                     tiers.l2_succeeded()
+                    tiers.mark_synced(written_keys)
                     tiers.count_l2_writes(len(encoded))
             if unencodable:
                 raise SerializationError(f"{len(unencodable)} value(s) could not be encoded for L2")
@@ -186,25 +211,56 @@ class Flows:
     def clear(self) -> Flow:
         """Empty L1 and delete this cache's namespace from L2 (never FLUSHDB)."""
         self.l1.clear()
+        return (yield from self._clear_l2())
+
+    def _clear_l2(self, *, allowed: bool = False) -> Flow:
+        # A clear that fails leaves every L2 copy stale: L2 reads wait until a retry succeeds.
+        # ``allowed``: the caller already has the breaker's permission for this call.
         tiers = self.tiers
-        if not tiers.l2_allowed():
+        if not tiers.l2_enabled:
+            return 0
+        if not allowed:
+            try:
+                allowed = tiers.l2_allowed()
+            except CircuitOpenError:
+                tiers.clear_finished(ok=False)
+                raise
+        if not allowed:
+            tiers.clear_finished(ok=False)
             return 0
         try:
             removed = yield Call("clear", (tiers.l2_key.prefix,))
         except BackendError as exc:
+            tiers.clear_finished(ok=False)
             tiers.l2_failed(exc)
             return 0
         tiers.l2_succeeded()
+        tiers.clear_finished(ok=True)
         return removed
 
-    def _delete_l2(self, l2_key: str) -> Flow:
+    def _l2_writable(self, l2_keys: Sequence[str]) -> bool:
+        """Whether to write L2 now; if not, the keys' L2 copies may be stale from here on."""
         tiers = self.tiers
-        if not tiers.l2_allowed():
+        try:
+            allowed = tiers.l2_allowed()
+        except CircuitOpenError:  # policy "raise"
+            tiers.mark_unsynced(l2_keys)
+            raise
+        if not allowed:
+            tiers.mark_unsynced(l2_keys)
+        return allowed
+
+    def _delete_l2(self, l2_key: str, *, repair: bool = False) -> Flow:
+        # ``repair``: a read found the key unsynced, and has the breaker's permission already.
+        tiers = self.tiers
+        if not repair and not self._l2_writable((l2_key,)):
             return False
         try:
             removed = yield Call("delete", (l2_key,))
         except BackendError as exc:
+            tiers.mark_unsynced((l2_key,))
             tiers.l2_failed(exc)
             return False
         tiers.l2_succeeded()
+        tiers.mark_synced((l2_key,), repaired=repair)
         return bool(removed)

@@ -102,6 +102,7 @@ class CacheTelemetry:
             (METRICS.PUTS, observe(_puts)),
             (METRICS.EVICTIONS, observe(_evictions)),
             (METRICS.L2_ERRORS, observe(_l2_errors)),
+            (METRICS.L2_REPAIRS, observe(_l2_repairs)),
             (METRICS.LOCK_CONTENDED, observe(_lock_contended)),
             (METRICS.LOADS, observe(_loads)),
             (METRICS.COALESCED, observe(_coalesced)),
@@ -114,6 +115,7 @@ class CacheTelemetry:
         for spec, callback in (
             (METRICS.ENTRIES, observe(_entries)),
             (METRICS.MEMORY, observe(_memory)),
+            (METRICS.L2_UNSYNCED, observe(_l2_unsynced)),
         ):
             meter.create_observable_up_down_counter(
                 spec.name, callbacks=[callback], unit=spec.unit, description=spec.description
@@ -372,6 +374,18 @@ def _l2_errors(item: Any) -> Iterator[Observation]:
     base = _base_attributes(item)
     for error_type, count in tiers.stats().errors.items():
         yield Observation(count, {**base, ATTR.ERROR_TYPE: error_type})
+
+
+def _l2_unsynced(item: Any) -> Iterator[Observation]:
+    tiers = getattr(item, "tiers", None)
+    if tiers is not None and tiers.l2_enabled:
+        yield Observation(tiers.stats().unsynced, _base_attributes(item))
+
+
+def _l2_repairs(item: Any) -> Iterator[Observation]:
+    tiers = getattr(item, "tiers", None)
+    if tiers is not None and tiers.l2_enabled:
+        yield Observation(tiers.stats().repairs, _base_attributes(item))
 
 
 def _breaker_state(item: Any) -> Iterator[Observation]:

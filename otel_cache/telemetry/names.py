@@ -129,6 +129,19 @@ class METRICS:
     L2_ERRORS: Final = MetricSpec(
         "otel_cache.l2.errors", "observable_counter", "{error}", "Failed L2 calls, by error.type."
     )
+    L2_UNSYNCED: Final = MetricSpec(
+        "otel_cache.l2.unsynced",
+        "observable_up_down_counter",
+        "{entry}",
+        "Keys whose L2 copy may be stale (their L2 write or delete failed or was skipped); "
+        "reads delete such copies instead of serving them.",
+    )
+    L2_REPAIRS: Final = MetricSpec(
+        "otel_cache.l2.repairs",
+        "observable_counter",
+        "{entry}",
+        "Stale L2 copies deleted by a read (after an L2 write or delete had failed).",
+    )
     BREAKER_STATE: Final = MetricSpec(
         "otel_cache.circuit_breaker.state",
         "observable_gauge",

@@ -227,6 +227,133 @@ async def test_connection_reset_between_calls(make: Make, server: RedisServer) -
     assert await cache.get("b") == 2
 
 
+# -- stale L2 copies: a write that missed Redis never lets an older value back ---------------
+
+
+async def open_breaker(cache: CacheAdapter, server: RedisServer) -> None:
+    """Hang Redis for THRESHOLD timed-out reads: the breaker opens; Redis answers again after."""
+    server.pause()
+    try:
+        for _ in range(THRESHOLD):
+            assert await cache.get("breaker-probe", MISS) is MISS
+    finally:
+        server.resume()
+    assert (await l2(cache)).breaker_state == "open"
+
+
+async def test_a_put_that_skipped_redis_never_serves_the_older_copy(
+    make: Make, server: RedisServer, raw: redis.Redis, manual_clock: ManualClock
+) -> None:
+    cache = make()
+    assert await cache.put("a", 1) is True
+    assert raw.get("f:a") == b"j1"
+    await open_breaker(cache, server)
+    assert await cache.put("a", 2) is True  # L1 only: Redis still holds 1
+    assert raw.get("f:a") == b"j1"
+    assert (await l2(cache)).unsynced == 1
+    manual_clock.advance(RESET)
+    cache.l1.clear()  # L1 drops it (eviction, expiry): only the stale copy is left
+    assert await cache.get("a", MISS) is MISS  # not 1: the copy is deleted instead (the probe)
+    assert raw.exists("f:a") == 0
+    stats = await l2(cache)
+    assert (stats.unsynced, stats.repairs, stats.breaker_state) == (0, 1, "closed")
+    assert await cache.put("a", 3) is True
+    cache.l1.clear()
+    assert await cache.get("a") == 3  # synced again: L2 is read as before
+
+
+async def test_a_delete_that_skipped_redis_does_not_come_back(
+    make: Make, server: RedisServer, raw: redis.Redis, manual_clock: ManualClock
+) -> None:
+    cache = make()
+    await cache.put("a", 1)
+    await open_breaker(cache, server)
+    assert await cache.delete("a") is True  # gone from L1; Redis still holds it
+    assert raw.get("f:a") == b"j1"
+    manual_clock.advance(RESET)
+    assert await cache.get("a", MISS) is MISS
+    assert await cache.get_or_set("a", lambda: 5) == 5  # loaded, not the deleted 1
+    assert raw.get("f:a") == b"j5"
+    assert (await l2(cache)).repairs == 1
+
+
+async def test_a_put_that_failed_on_a_hung_redis_is_repaired(make: Make, server: RedisServer) -> None:
+    cache = make(breaker_threshold=100)
+    await cache.put("a", 1)
+    server.pause()
+    try:
+        assert await cache.put("a", 2) is True  # times out: Redis may apply it late, or not
+    finally:
+        server.resume()
+    assert (await l2(cache)).errors == {"TimeoutError": 1}
+    cache.l1.clear()
+    assert await cache.get("a", MISS) is MISS  # neither the old 1 nor an unknown copy
+    assert (await l2(cache)).repairs == 1
+    await cache.put("a", 3)
+    cache.l1.clear()
+    assert await cache.get("a") == 3
+
+
+async def test_get_many_skips_unsynced_keys_and_a_get_repairs_them(
+    make: Make, server: RedisServer, raw: redis.Redis, manual_clock: ManualClock
+) -> None:
+    cache = make()
+    await cache.put_many({"a": 1, "b": 2, "c": 3})
+    await open_breaker(cache, server)
+    await cache.put_many({"a": 10, "b": 20})  # skipped in L2
+    manual_clock.advance(RESET)
+    cache.l1.clear()
+    assert await cache.get_many(["a", "b", "c"]) == {"c": 3}  # the probe reads c alone
+    assert (await l2(cache)).unsynced == 2
+    assert await cache.get("a", MISS) is MISS
+    assert raw.exists("f:a") == 0
+    assert raw.get("f:b") == b"j2"  # still there, still never read
+    stats = await l2(cache)
+    assert (stats.unsynced, stats.repairs) == (1, 1)
+
+
+async def test_a_failed_clear_is_retried_before_redis_is_read_again(
+    make: Make, server: RedisServer, raw: redis.Redis, manual_clock: ManualClock
+) -> None:
+    cache = make()
+    await cache.put_many({"a": 1, "b": 2})
+    raw.set("other:a", b"kept")  # another namespace
+    await open_breaker(cache, server)
+    await cache.clear()  # L1 emptied; Redis skipped
+    assert (await l2(cache)).clear_pending is True
+    assert await cache.get("a", MISS) is MISS  # breaker open: L2 not read at all
+    manual_clock.advance(RESET)
+    assert await cache.get("b", MISS) is MISS  # the clear is retried first, then nothing to read
+    assert raw.exists("f:a", "f:b") == 0
+    assert raw.get("other:a") == b"kept"
+    assert (await l2(cache)).clear_pending is False
+    await cache.put("a", 7)
+    cache.l1.clear()
+    assert await cache.get("a") == 7
+
+
+async def test_raise_policy_still_marks_the_skipped_write(
+    make: Make, server: RedisServer, raw: redis.Redis, manual_clock: ManualClock
+) -> None:
+    cache = make(on_backend_error="raise")
+    await cache.put("a", 1)
+    server.pause()
+    try:
+        for _ in range(THRESHOLD):
+            with pytest.raises(BackendTimeoutError):
+                await cache.get("probe")
+    finally:
+        server.resume()
+    with pytest.raises(CircuitOpenError):
+        await cache.put("a", 2)
+    assert cache.l1.get("a") == 2
+    assert (await l2(cache)).unsynced == 1
+    manual_clock.advance(RESET)
+    cache.l1.clear()
+    assert await cache.get("a", MISS) is MISS
+    assert raw.exists("f:a") == 0
+
+
 # -- policy "raise" ------------------------------------------------------------------
 
 

@@ -204,6 +204,37 @@ async def test_breaker_state_and_l2_errors_by_error_type(
     assert failed.attributes[ATTR.OPERATION] == "get"
 
 
+async def test_unsynced_keys_and_repairs(
+    telemetry: Telemetry, make_cache: Callable[..., Any], cache_name: str, api: str,
+    fresh_redis_server: RedisServer,
+) -> None:  # fmt: skip
+    cache = make_cache(
+        async_mode=api == "async",
+        name=cache_name,
+        redis_url=fresh_redis_server.url,
+        breaker_threshold=100,
+        redis_timeout=0.2,
+    )
+    mine = {"otel_cache__name": cache_name}
+    await call(cache, api, "put", "ukey-1", "uvalue-1")
+    metrics = telemetry.metrics()
+    assert value_of(metrics, METRICS.L2_UNSYNCED, **mine) == 0
+    assert value_of(metrics, METRICS.L2_REPAIRS, **mine) == 0
+    fresh_redis_server.pause()
+    try:
+        await call(cache, api, "put", "ukey-1", "uvalue-2")  # times out: Redis may keep uvalue-1
+    finally:
+        fresh_redis_server.resume()
+    assert value_of(telemetry.metrics(), METRICS.L2_UNSYNCED, **mine) == 1
+    cache.l1.clear()
+    assert await call(cache, api, "get", "ukey-1") is None  # the stale copy is deleted, not served
+    metrics = telemetry.metrics()
+    assert value_of(metrics, METRICS.L2_UNSYNCED, **mine) == 0
+    assert value_of(metrics, METRICS.L2_REPAIRS, **mine) == 1
+    check_shape(metrics[METRICS.L2_UNSYNCED.name], METRICS.L2_UNSYNCED)
+    check_shape(metrics[METRICS.L2_REPAIRS.name], METRICS.L2_REPAIRS)
+
+
 # -- loads --------------------------------------------------------------------
 
 
