@@ -267,6 +267,12 @@ class TierCore:
                 del unsynced[next(iter(unsynced))]
                 self.unsynced_dropped += 1
 
+    def l2_write_failed(self, l2_keys: Iterable[str], error: BackendError) -> None:
+        """A write or delete of ``l2_keys`` failed: mark them unsynced, then count ``error`` as
+        :meth:`l2_failed` does (which re-raises it under policy "raise")."""
+        self.mark_unsynced(l2_keys)
+        self.l2_failed(error)
+
     def mark_synced(self, l2_keys: Iterable[str], *, repaired: bool = False) -> None:
         """L2 now holds the current value (or nothing) for ``l2_keys``."""
         if not self._unsynced:  # the common case, without the lock (a racing mark only adds a repair)

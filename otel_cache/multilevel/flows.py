@@ -106,8 +106,7 @@ class Flows:
                 try:
                     yield Call("set", (l2_key, data, ttl_ms))
                 except BackendError as exc:
-                    tiers.mark_unsynced((l2_key,))
-                    tiers.l2_failed(exc)
+                    tiers.l2_write_failed((l2_key,), exc)
                 else:
                     tiers.l2_succeeded()
                     tiers.mark_synced((l2_key,))
@@ -195,8 +194,7 @@ class Flows:
                 try:
                     yield Call("set_many", (encoded, ttl_ms))
                 except BackendError as exc:
-                    tiers.mark_unsynced(written_keys)
-                    tiers.l2_failed(exc)
+                    tiers.l2_write_failed(written_keys, exc)
                 else:
                     tiers.l2_succeeded()
                     tiers.mark_synced(written_keys)
@@ -258,8 +256,7 @@ class Flows:
         try:
             removed = yield Call("delete", (l2_key,))
         except BackendError as exc:
-            tiers.mark_unsynced((l2_key,))
-            tiers.l2_failed(exc)
+            tiers.l2_write_failed((l2_key,), exc)
             return False
         tiers.l2_succeeded()
         tiers.mark_synced((l2_key,), repaired=repair)
