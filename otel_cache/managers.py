@@ -16,9 +16,13 @@ canonical form, the same for equal queries whatever their field order. Results
 go through the L2 serializer, so with JSON they come back from Redis as JSON data
 (dicts, lists), not as the original objects.
 
-Managers are created on first use from ``CacheConfig.from_env()`` (or from what
-:func:`configure_cache_managers` was given), named ``query-results``; the sync
-manager's cache is in sync mode, the async manager's in async mode. Nothing is
+Both managers serve one :class:`~otel_cache.MultiLevelCache`: one L1, one tier
+state and one flight table per process, so a write or an invalidation through
+either API is seen by the other at once, and a thread and a coroutine missing the
+same query run its computation once. Each API has its own Redis client. The cache
+is created on first use from ``CacheConfig.from_env()`` (or from what
+:func:`configure_cache_managers` was given), named ``query-results``; its ``mode``
+(a telemetry attribute) is that of the manager asked for first. Nothing is
 created at import time. Tests call :func:`reset_cache_managers` (or the async
 :func:`areset_cache_managers`) to start again.
 """
@@ -121,6 +125,7 @@ class AsyncCacheManager(_QueryKeys):
 
 _lock = threading.Lock()
 _config: CacheConfig | None = None
+_cache: MultiLevelCache[str, Any] | None = None
 _sync_manager: CacheManager | None = None
 _async_manager: AsyncCacheManager | None = None
 
@@ -141,6 +146,14 @@ def _manager_config() -> CacheConfig:
     return CacheConfig.from_env(name="query-results")
 
 
+def _shared_cache(async_mode: bool) -> MultiLevelCache[str, Any]:
+    # Called under _lock.
+    global _cache
+    if _cache is None:
+        _cache = MultiLevelCache(_manager_config(), async_mode=async_mode)
+    return _cache
+
+
 def get_cache_manager() -> CacheManager:
     """The process-wide sync query-result manager, created on first call."""
     global _sync_manager
@@ -148,7 +161,7 @@ def get_cache_manager() -> CacheManager:
     if manager is None:
         with _lock:
             if _sync_manager is None:
-                _sync_manager = CacheManager(MultiLevelCache(_manager_config(), async_mode=False))
+                _sync_manager = CacheManager(_shared_cache(async_mode=False))
             manager = _sync_manager
     return manager
 
@@ -160,37 +173,33 @@ def get_async_cache_manager() -> AsyncCacheManager:
     if manager is None:
         with _lock:
             if _async_manager is None:
-                _async_manager = AsyncCacheManager(MultiLevelCache(_manager_config(), async_mode=True))
+                _async_manager = AsyncCacheManager(_shared_cache(async_mode=True))
             manager = _async_manager
     return manager
 
 
-def _take_managers() -> tuple[CacheManager | None, AsyncCacheManager | None]:
-    global _sync_manager, _async_manager, _config
+def _take_cache() -> MultiLevelCache[str, Any] | None:
+    global _sync_manager, _async_manager, _config, _cache
     with _lock:
-        taken = (_sync_manager, _async_manager)
-        _sync_manager = _async_manager = None
+        taken = _cache
+        _cache = _sync_manager = _async_manager = None
         _config = None
     return taken
 
 
 def reset_cache_managers() -> None:
-    """Close and forget both managers and the configured config (sync code and tests).
+    """Close and forget both managers, their cache and the configured config (sync code and tests).
 
-    The async manager's Redis connections are dropped, not closed: from a coroutine,
-    prefer :func:`areset_cache_managers`.
+    The async Redis connections are dropped, not closed: from a coroutine, prefer
+    :func:`areset_cache_managers`.
     """
-    sync_manager, async_manager = _take_managers()
-    if sync_manager is not None:
-        sync_manager.close()
-    if async_manager is not None:
-        async_manager.cache.close()
+    cache = _take_cache()
+    if cache is not None:
+        cache.close()
 
 
 async def areset_cache_managers() -> None:
-    """Close and forget both managers, closing the async Redis client properly."""
-    sync_manager, async_manager = _take_managers()
-    if sync_manager is not None:
-        sync_manager.close()
-    if async_manager is not None:
-        await async_manager.aclose()
+    """Close and forget both managers and their cache, closing the async Redis client properly."""
+    cache = _take_cache()
+    if cache is not None:
+        await cache.aclose()

@@ -234,9 +234,19 @@ def test_managers_are_lazy_singletons() -> None:
     assert isinstance(async_manager, AsyncCacheManager)
     assert get_cache_manager() is sync_manager
     assert get_async_cache_manager() is async_manager
-    assert sync_manager.cache is not async_manager.cache
-    assert sync_manager.cache.mode == "sync"
-    assert async_manager.cache.mode == "async"
+    assert sync_manager.cache is async_manager.cache  # one cache per process for both APIs
+    assert sync_manager.cache.mode == "sync"  # the mode of the manager asked for first
+
+
+async def test_the_managers_share_one_cache_both_ways() -> None:
+    sync_manager, async_manager = get_cache_manager(), get_async_cache_manager()
+    query = {"q": "shared"}
+    sync_manager.cache_query_result(query, {"v": 1})
+    assert await async_manager.aget_query_result(query) == {"v": 1}
+    assert sync_manager.invalidate_query(query)
+    assert await async_manager.aget_query_result(query) is None
+    await async_manager.acache_query_result(query, {"v": 2})
+    assert sync_manager.get_query_result(query) == {"v": 2}
 
 
 def test_one_manager_for_concurrent_first_calls() -> None:
@@ -350,6 +360,7 @@ async def test_results_come_back_from_redis_as_json_data(redis_url: str) -> None
     configure_cache_managers(CacheConfig(redis_url=redis_url, namespace="test-managers-json"))
     await get_async_cache_manager().acache_query_result(_dict_query(), {"path": ("a", "b")})
     cache = get_cache_manager()
+    cache.cache.l1.clear()  # as another process sees it, from Redis
     assert cache.get_query_result(_dict_query()) == {"path": ["a", "b"]}
 
 

@@ -39,6 +39,7 @@ from otel_cache.l1.cache import AsyncLRUCache
 from otel_cache.multilevel.async_api import AsyncAPI
 from otel_cache.multilevel.flight_async import AsyncFlights
 from otel_cache.multilevel.flight_sync import SyncFlights
+from otel_cache.multilevel.flight_table import FlightTable
 from otel_cache.multilevel.flows import Flows
 from otel_cache.multilevel.sync_api import SyncAPI
 from otel_cache.telemetry import hooks
@@ -95,8 +96,9 @@ class MultiLevelCache(SyncAPI[K, V], AsyncAPI[K, V]):
             l2_enabled=config.l2_enabled,
         )
         self.flows = Flows(self.l1, self.tiers)
-        self.sync_flights = SyncFlights()
-        self.async_flights = AsyncFlights()
+        flights = FlightTable()  # one table: a thread and a coroutine missing one key load once
+        self.sync_flights = SyncFlights(flights)
+        self.async_flights = AsyncFlights(flights)
         self._sync_backend = None
         self._backend_lock = threading.Lock()
         self._async_backend = None

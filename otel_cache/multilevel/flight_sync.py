@@ -1,39 +1,31 @@
 """Single-flight for threads: concurrent misses of one key run the loader once.
 
-The first caller (the leader) loads; the others wait on an Event and get its
-value, or its exception. If the leader dies of something that is not an
-``Exception`` (``KeyboardInterrupt``, ``SystemExit``), waiters retry and one of
-them leads instead: nobody hangs on a leader that is gone.
+The first caller (the leader) loads; the others wait on the flight's Event and get
+its value, or its exception. The flight table is shared with the async shell
+(:mod:`~otel_cache.multilevel.flight_table`), so a thread also waits on a coroutine
+that leads, and the reverse. If the leader dies of something that is not an
+``Exception`` (``KeyboardInterrupt``, ``SystemExit``, a cancelled coroutine), waiters
+retry and one of them leads instead: nobody hangs on a leader that is gone.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Hashable
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, TypeVar
+
+from otel_cache.multilevel.flight_table import LEADER_GONE, FlightTable
 
 __all__ = ["SyncFlights"]
 
 T = TypeVar("T")
 
 
-class _Flight:
-    __slots__ = ("done", "error", "retry", "value")
-
-    def __init__(self) -> None:
-        self.done = threading.Event()
-        self.value: Any = None
-        self.error: BaseException | None = None
-        self.retry = False
-
-
 class SyncFlights:
-    """Flight table for the sync API; ``loads`` and ``coalesced`` are counters."""
+    """The sync shell over a flight table; ``loads``, ``coalesced`` and ``failures`` count its callers."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._flights: dict[Hashable, _Flight] = {}
+    def __init__(self, table: FlightTable | None = None) -> None:
+        self.table = table if table is not None else FlightTable()
         self.loads = 0
         self.coalesced = 0
         self.failures = 0
@@ -45,38 +37,33 @@ class SyncFlights:
         waiting: Callable[[], AbstractContextManager[Any]] | None = None,
     ) -> T:
         """``load()`` once for concurrent callers of ``key``; ``waiting()`` wraps a waiter's wait."""
+        table = self.table
         while True:
-            with self._lock:
-                flight = self._flights.get(key)
-                if flight is None:
-                    flight = self._flights[key] = _Flight()
-                    self.loads += 1
-                    break
-                self.coalesced += 1
+            flight, leader = table.join(key)
+            if leader:
+                break
+            if table.own_thread(flight):  # led by a coroutine of the loop this call blocks
+                return load()
+            self.coalesced += 1
             with waiting() if waiting is not None else nullcontext():
                 flight.done.wait()
-            if flight.retry:
-                continue
             if flight.error is not None:
                 raise flight.error
+            if flight.value is LEADER_GONE:
+                continue
             return flight.value  # type: ignore[no-any-return]
+        self.loads += 1
         try:
             value = load()
         except Exception as exc:
-            flight.error = exc
-            with self._lock:
-                self.failures += 1
+            self.failures += 1
+            table.finish(key, flight, error=exc)
             raise
         except BaseException:
-            flight.retry = True
+            table.finish(key, flight)
             raise
-        else:
-            flight.value = value
-            return value
-        finally:
-            with self._lock:
-                del self._flights[key]
-            flight.done.set()
+        table.finish(key, flight, value)
+        return value
 
     def in_flight(self) -> int:
-        return len(self._flights)
+        return self.table.in_flight()

@@ -253,3 +253,86 @@ def test_threads_retry_when_the_leader_dies_of_a_base_exception(scache: MultiLev
     assert outcomes.count("v") == 7
     assert len(calls) == 2  # one waiter led the second load; the others got its value
     assert scache.sync_flights.in_flight() == 0
+
+
+# -- one flight table for both APIs ---------------------------------------------------------
+
+
+async def test_a_coroutine_waits_on_a_thread_that_leads(acache: MultiLevelCache[Any, Any]) -> None:
+    release = threading.Event()
+    calls: list[str] = []
+
+    def slow() -> str:
+        calls.append("sync")
+        assert release.wait(WAIT)
+        return "from-thread"
+
+    async def never() -> str:
+        calls.append("async")
+        return "from-coroutine"
+
+    leader = asyncio.ensure_future(asyncio.to_thread(acache.get_or_set, "k", slow))
+    await until(lambda: acache.sync_flights.in_flight() == 1)
+    waiter = asyncio.ensure_future(acache.aget_or_set("k", never))
+    await until(lambda: acache.async_flights.coalesced == 1)
+    release.set()
+    assert await asyncio.gather(leader, waiter) == ["from-thread", "from-thread"]
+    assert calls == ["sync"]
+    assert (acache.sync_flights.loads, acache.async_flights.loads) == (1, 0)
+
+
+async def test_a_thread_waits_on_a_coroutine_that_leads(acache: MultiLevelCache[Any, Any]) -> None:
+    release = asyncio.Event()
+    calls: list[str] = []
+
+    async def slow() -> str:
+        calls.append("async")
+        await release.wait()
+        return "from-coroutine"
+
+    def never() -> str:
+        calls.append("sync")
+        return "from-thread"
+
+    leader = asyncio.ensure_future(acache.aget_or_set("k", slow))
+    await until(lambda: acache.async_flights.in_flight() == 1)
+    waiter = asyncio.ensure_future(asyncio.to_thread(acache.get_or_set, "k", never))
+    await until(lambda: acache.sync_flights.coalesced == 1)
+    release.set()
+    assert await asyncio.gather(leader, waiter) == ["from-coroutine", "from-coroutine"]
+    assert calls == ["async"]
+
+
+async def test_a_sync_call_on_the_loop_of_the_leader_loads_rather_than_deadlock(
+    acache: MultiLevelCache[Any, Any],
+) -> None:
+    release = asyncio.Event()
+
+    async def slow() -> str:
+        await release.wait()
+        return "from-coroutine"
+
+    leader = asyncio.ensure_future(acache.aget_or_set("k", slow))
+    await until(lambda: acache.async_flights.in_flight() == 1)
+    # Legacy code calling the sync API from a coroutine blocks this loop: waiting on the
+    # coroutine that leads would never end, so it loads on its own.
+    assert acache.get_or_set("k", lambda: "own") == "own"
+    release.set()
+    assert await leader == "from-coroutine"
+
+
+async def test_a_cancelled_coroutine_leader_hands_over_to_a_waiting_thread(
+    acache: MultiLevelCache[Any, Any],
+) -> None:
+    async def forever() -> str:
+        await asyncio.Event().wait()
+        return "never"
+
+    leader = asyncio.ensure_future(acache.aget_or_set("k", forever))
+    await until(lambda: acache.async_flights.in_flight() == 1)
+    waiter = asyncio.ensure_future(asyncio.to_thread(acache.get_or_set, "k", lambda: "thread"))
+    await until(lambda: acache.sync_flights.coalesced == 1)
+    leader.cancel()
+    assert await waiter == "thread"
+    with pytest.raises(asyncio.CancelledError):
+        await leader

@@ -13,9 +13,10 @@ Startup, in order (shutdown is the reverse, and runs for whatever had started
 when a startup step fails)::
 
     configure_cache_managers(config)     if config is given
-    get_cache_manager(), get_async_cache_manager()
-                                         created now, so a bad OTEL_CACHE_* variable fails
-                                         the startup, not the first request
+    get_async_cache_manager(), get_cache_manager()
+                                         created now (one cache in async mode, shared by
+                                         both), so a bad OTEL_CACHE_* variable fails the
+                                         startup, not the first request
     EventLoopMonitor(**monitor_options).start()
                                          if loop_monitor and otel_cache.telemetry.loop_monitor
                                          is there; or the monitor you pass
@@ -27,7 +28,7 @@ when a startup step fails)::
     stop the warmers                     ThreadWarmer.stop() in a worker thread (it joins),
                                          await AsyncWarmer.stop()
     await monitor.stop()
-    await areset_cache_managers()        closes both managers and their Redis clients
+    await areset_cache_managers()        closes the managers' cache and its Redis clients
 """
 
 from __future__ import annotations
@@ -164,12 +165,11 @@ def otel_cache_lifespan(
 
 
 def _open_managers(config: CacheConfig | None) -> None:
-    for manager in (get_cache_manager(), get_async_cache_manager()):
-        if config is not None and manager.cache.config != config:
-            log.warning(
-                "otel_cache_lifespan: the %s existed before startup and keeps its own config",
-                type(manager).__name__,
-            )
+    # The async manager first: the managers share one cache, whose mode is the first one's.
+    cache = get_async_cache_manager().cache
+    get_cache_manager()
+    if config is not None and cache.config != config:
+        log.warning("otel_cache_lifespan: the managers' cache existed before startup and keeps its config")
 
 
 def _loop_monitor(setting: bool | AsyncService, options: Mapping[str, object]) -> AsyncService | None:
