@@ -20,11 +20,18 @@ variable                               field                      default
 ``OTEL_CACHE_BREAKER_RESET``           ``breaker_reset`` (s)      ``5``
 ``OTEL_CACHE_MAX_KEY_LENGTH``          ``max_key_length``         ``1024``
 ``OTEL_CACHE_L1_LOCK``                 ``l1_lock``                ``threading.Lock``
+``OTEL_CACHE_INVALIDATION``            ``invalidation``           ``true`` (with Redis)
 =====================================  =========================  ===================
 
 The Redis URL may carry auth and TLS: ``redis://user:password@host:6379/0``,
 ``rediss://host:6380/0?ssl_cert_reqs=required`` (``rediss`` is Redis over TLS).
 The password never appears in ``repr()``.
+
+``invalidation`` (on by default whenever ``redis_url`` is set): every process on
+the same Redis and namespace drops its L1 copy of a key that another one wrote,
+deleted or cleared, through a pub/sub channel; see :mod:`otel_cache.core.coherence`
+and ``docs/many-instances.md``. Off, other processes' writes show in L1 only once
+the copy's L1 TTL (``l1_ttl``) ends.
 
 ``on_backend_error="degrade"`` (the default) makes every Redis failure a miss
 (reads) or an L1-only write (writes), counted and recorded; ``"raise"`` raises the
@@ -74,6 +81,7 @@ class CacheConfig:
     breaker_reset: float = 5.0
     max_key_length: int = 1024
     l1_lock: Literal["threading.Lock", "threading.RLock"] = "threading.Lock"
+    invalidation: bool = True
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -103,6 +111,8 @@ class CacheConfig:
             raise CacheConfigError("the pickle serializer needs pickle_hmac_key (OTEL_CACHE_PICKLE_HMAC_KEY)")
         if self.l1_lock not in ("threading.Lock", "threading.RLock"):
             raise CacheConfigError(f"l1_lock must be threading.Lock or threading.RLock, got {self.l1_lock!r}")
+        if not isinstance(self.invalidation, bool):
+            raise CacheConfigError(f"invalidation must be true or false, got {self.invalidation!r}")
         if self.on_backend_error not in _POLICIES:
             raise CacheConfigError(f"on_backend_error must be one of {_POLICIES}")
         for name in ("redis_timeout", "redis_connect_timeout", "breaker_reset"):
@@ -165,6 +175,12 @@ class CacheConfig:
 
 def _parse(name: str, raw: str, annotation: object) -> object:
     kind = str(annotation)
+    if kind == "bool":
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off"):
+            return False
+        raise CacheConfigError(f"{_PREFIX}{name.upper()}={raw!r} is not true or false")
     try:
         if "bytes" in kind:
             return raw.encode()

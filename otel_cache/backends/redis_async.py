@@ -57,6 +57,13 @@ class AsyncRedisBackend:
             values, *pttls = await pipe.execute()
         return [stored(value, pttl) for value, pttl in zip(values, pttls, strict=True)]
 
+    async def delete_many(self, keys: Sequence[str]) -> int:
+        """Delete ``keys`` (one UNLINK); how many existed."""
+        if not keys:
+            return 0
+        with map_redis_errors():
+            return int(await self.client.unlink(*keys))
+
     async def set_many(self, items: Sequence[tuple[str, bytes]], ttl_ms: int | None) -> None:
         if not items:
             return

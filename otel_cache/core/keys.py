@@ -35,7 +35,7 @@ import orjson
 
 from otel_cache.errors import CacheKeyError
 
-__all__ = ["L2KeyBuilder", "query_key", "render_key"]
+__all__ = ["L2KeyBuilder", "parse_key", "query_key", "render_key"]
 
 _ESCAPE = "\x1f"
 _INT_MIN, _INT_MAX = -(2**63), 2**64
@@ -67,6 +67,39 @@ class L2KeyBuilder:
                 f"key is {len(rendered)} characters long once encoded; the limit is {self.max_length}"
             )
         return self.prefix + rendered
+
+    def parse(self, l2_key: str) -> Hashable:
+        """The cache key behind ``l2_key`` (a key equal to the one rendered); CacheKeyError if none."""
+        if not l2_key.startswith(self.prefix):
+            raise CacheKeyError("not a key of this namespace")
+        return parse_key(l2_key[len(self.prefix) :])
+
+
+def parse_key(rendered: str) -> Hashable:
+    """The inverse of :func:`render_key`, up to equality (``1.0`` and ``True`` come back as ``1``)."""
+    if not rendered.startswith(_ESCAPE):
+        return rendered
+    try:
+        return _untag(orjson.loads(rendered[1:]))
+    except (orjson.JSONDecodeError, TypeError, ValueError, IndexError, KeyError) as exc:
+        raise CacheKeyError(f"not a rendered key: {exc}") from exc
+
+
+def _untag(tagged: Any) -> Hashable:
+    kind = tagged[0]
+    if kind == "n":
+        return None
+    if kind == "i":
+        return int(tagged[1])
+    if kind == "f":
+        return float(tagged[1])
+    if kind == "s":
+        return str(tagged[1])
+    if kind == "b":
+        return bytes.fromhex(tagged[1])
+    if kind == "t":
+        return tuple(_untag(item) for item in tagged[1])
+    raise ValueError(f"unknown key tag {kind!r}")
 
 
 def _tag(key: object) -> object:

@@ -34,16 +34,24 @@ injects; the core itself imports no threading), on the L2 path only.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Hashable, Iterable
+import itertools
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
 from otel_cache.core.breaker import BreakerState, CircuitBreaker
+from otel_cache.core.coherence import Coherence
 from otel_cache.core.keys import L2KeyBuilder
 from otel_cache.core.serialization import Serializer, make_serializer
 from otel_cache.core.ttl import NO_EXPIRY, resolve_ttl
-from otel_cache.errors import BackendBusyError, BackendError, CircuitOpenError, SerializationError
+from otel_cache.errors import (
+    BackendBusyError,
+    BackendError,
+    CacheKeyError,
+    CircuitOpenError,
+    SerializationError,
+)
 
 __all__ = ["MISSING", "L2Stats", "TierCore"]
 
@@ -103,6 +111,7 @@ class TierCore:
         lock: AbstractContextManager[Any] | None = None,
         l2_enabled: bool = True,
         max_unsynced: int = MAX_UNSYNCED,
+        coherence: Coherence | None = None,
     ) -> None:
         self.l2_key = L2KeyBuilder(namespace, max_key_length)
         self.serializer = serializer or make_serializer("json")
@@ -118,7 +127,10 @@ class TierCore:
         self.hits = self.misses = self.writes = self.deletes = 0
         self.decode_errors = self.encode_errors = self.fills = self.fills_skipped = 0
         self.errors: dict[str, int] = {}
-        self._unsynced: dict[str, None] = {}  # insertion-ordered set of L2 keys
+        self._unsynced: dict[str, int] = {}  # L2 key -> its mark, oldest first
+        self._unsynced_seq = 0
+        self._inflight: dict[Hashable, list[Any]] = {}  # key -> [writes running, overlapped]
+        self.coherence = coherence
         self._max_unsynced = max_unsynced
         self.repairs = self.unsynced_dropped = 0
         self.clear_pending = False
@@ -228,12 +240,22 @@ class TierCore:
     def may_fill(self, key: Hashable, token: int) -> bool:
         stripe = hash(key) % _STRIPES
         with self._lock:
-            ok = token >= 0 and not self._writing[stripe] and self._generation[stripe] == token
+            ok = (
+                token >= 0
+                and not self._writing[stripe]
+                and self._generation[stripe] == token
+                and self.l1_usable
+            )
             if ok:
                 self.fills += 1
             else:
                 self.fills_skipped += 1
             return ok
+
+    def still_fillable(self, key: Hashable, token: int) -> bool:
+        """After a fill: whether no write or invalidation started since ``token`` (else undo it)."""
+        stripe = hash(key) % _STRIPES
+        return not self._writing[stripe] and self._generation[stripe] == token and self.l1_usable
 
     # -- writes ------------------------------------------------------------------
 
@@ -242,8 +264,15 @@ class TierCore:
         with self._lock:
             self._writing[stripe] += 1
             self._generation[stripe] += 1
+            overlap = self._inflight.get(key)
+            if overlap is None:
+                self._inflight[key] = [1, False]
+            else:
+                overlap[0] += 1
+                overlap[1] = True
 
-    def write_finished(self, key: Hashable, *, deleted: bool = False, l2_written: bool = False) -> None:
+    def write_finished(self, key: Hashable, *, deleted: bool = False, l2_written: bool = False) -> bool:
+        """End a write; True if it overlapped another write of ``key`` (drop the L1 copy then)."""
         stripe = hash(key) % _STRIPES
         with self._lock:
             self._writing[stripe] -= 1
@@ -253,6 +282,47 @@ class TierCore:
                     self.deletes += 1
                 else:
                     self.writes += 1
+            overlap = self._inflight[key]
+            overlap[0] -= 1
+            if not overlap[0]:
+                del self._inflight[key]
+            return bool(overlap[1])
+
+    # -- other processes ----------------------------------------------------------------
+
+    @property
+    def l1_usable(self) -> bool:
+        """Whether L1 may take copies now: always without a channel, else only while it is up."""
+        coherence = self.coherence
+        return coherence is None or coherence.up
+
+    def channel_lost(self) -> bool:
+        """The invalidation channel went down: no read in flight may fill L1 (True: was up)."""
+        assert self.coherence is not None
+        was_up = self.coherence.channel_down()
+        self.remote_flushed()
+        return was_up
+
+    def remote_flushed(self) -> None:
+        """Every L1 copy is to go: no read in flight may fill L1."""
+        with self._lock:
+            generation = self._generation
+            for stripe in range(_STRIPES):
+                generation[stripe] += 1
+
+    def remote_invalidated(self, l2_keys: Iterable[str]) -> list[Hashable]:
+        """Another process changed ``l2_keys``: the L1 keys to drop; reads in flight do not fill."""
+        keys: list[Hashable] = []
+        parse = self.l2_key.parse
+        for l2_key in l2_keys:
+            try:
+                keys.append(parse(l2_key))
+            except CacheKeyError:
+                continue
+        with self._lock:
+            for key in keys:
+                self._generation[hash(key) % _STRIPES] += 1
+        return keys
 
     # -- stale L2 copies --------------------------------------------------------------
 
@@ -261,8 +331,9 @@ class TierCore:
         with self._lock:
             unsynced = self._unsynced
             for l2_key in l2_keys:
+                self._unsynced_seq += 1
                 unsynced.pop(l2_key, None)  # re-insert as the newest
-                unsynced[l2_key] = None
+                unsynced[l2_key] = self._unsynced_seq
             while len(unsynced) > self._max_unsynced:
                 del unsynced[next(iter(unsynced))]
                 self.unsynced_dropped += 1
@@ -273,14 +344,36 @@ class TierCore:
         self.mark_unsynced(l2_keys)
         self.l2_failed(error)
 
-    def mark_synced(self, l2_keys: Iterable[str], *, repaired: bool = False) -> None:
-        """L2 now holds the current value (or nothing) for ``l2_keys``."""
+    def mark_synced(self, l2_keys: Sequence[str], *, repaired: bool = False) -> None:
+        """L2 now holds the current value (or nothing) for ``l2_keys``; other processes are told."""
+        if self.coherence is not None:
+            self.coherence.announce(l2_keys)
         if not self._unsynced:  # the common case, without the lock (a racing mark only adds a repair)
             return
         with self._lock:
             for l2_key in l2_keys:
-                if self._unsynced.pop(l2_key, 0) is None and repaired:
+                if self._unsynced.pop(l2_key, None) is not None and repaired:
                     self.repairs += 1
+
+    def unsynced_batch(self, limit: int) -> list[tuple[str, int]]:
+        """Up to ``limit`` unsynced keys with their marks, oldest first, for a repair."""
+        with self._lock:
+            return list(itertools.islice(self._unsynced.items(), limit))
+
+    def repaired(self, marks: Iterable[tuple[str, int]]) -> None:
+        """The L2 copies of these keys were deleted; keys marked again since stay unsynced."""
+        synced: list[str] = []
+        with self._lock:
+            for l2_key, mark in marks:
+                if self._unsynced.get(l2_key) == mark:
+                    del self._unsynced[l2_key]
+                    self.repairs += 1
+                    synced.append(l2_key)
+        if self.coherence is not None:
+            self.coherence.announce(synced)
+
+    def has_unsynced(self) -> bool:
+        return bool(self._unsynced) or self.clear_pending
 
     def is_unsynced(self, l2_key: str) -> bool:
         """Whether L2 may hold a stale copy of ``l2_key`` (read it: no; repair it first)."""
@@ -292,6 +385,8 @@ class TierCore:
             self.clear_pending = not ok
             if ok:
                 self._unsynced.clear()
+        if ok and self.coherence is not None:
+            self.coherence.announce_flush()
 
     def count_l2_writes(self, count: int) -> None:
         with self._lock:

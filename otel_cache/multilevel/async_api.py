@@ -17,6 +17,7 @@ from otel_cache.backends.protocol import AsyncBackend
 from otel_cache.core.tiers import MISSING
 from otel_cache.core.ttl import validate_ttl
 from otel_cache.errors import BackendError
+from otel_cache.multilevel.channel_task import ChannelTasks
 from otel_cache.multilevel.flows import Flow
 from otel_cache.multilevel.shared import MultiLevelStats, SharedState, mark_hit
 from otel_cache.telemetry import hooks
@@ -80,7 +81,17 @@ class AsyncAPI(SharedState[K, V]):
         return self.stats()  # type: ignore[attr-defined, no-any-return]
 
     async def aclose(self) -> None:
-        """Close both Redis clients and L1; closing twice is harmless."""
+        """Stop the invalidation listener, close both Redis clients and L1; closing twice is harmless."""
+        channel = self._channel
+        if isinstance(channel, ChannelTasks) and channel.loop is asyncio.get_running_loop():
+            self._channel = None
+            await channel.stop()
+        elif channel is not None:
+            self._channel = None
+            if isinstance(channel, ChannelTasks):
+                channel.cancel()  # its loop is not this one
+            else:
+                await asyncio.to_thread(channel.stop)  # threads: joined off the loop
         backend, self._async_backend = self._async_backend, None
         if backend is not None and self._async_backend_loop is asyncio.get_running_loop():
             with contextlib.suppress(BackendError):
@@ -107,6 +118,12 @@ class AsyncAPI(SharedState[K, V]):
         return result
 
     async def _adrive(self, flow: Flow) -> Any:
+        channel = self._channel
+        if (channel is None or not channel.running) and self.tiers.coherence is not None and not self._closed:
+            await self._aopen_channel()
+        return await self._arun(flow)
+
+    async def _arun(self, flow: Flow) -> Any:
         try:
             call = next(flow)
             backend = self._backend_for_loop()
@@ -127,6 +144,18 @@ class AsyncAPI(SharedState[K, V]):
             return stop.value
         finally:
             flow.close()  # on cancellation too: the flow's bookkeeping runs now
+
+    async def _aopen_channel(self) -> None:
+        """Start listening for other processes' writes (tasks on this loop), and wait for the
+        subscription: until it is up, L1 takes no copies. Waits at most the connect timeout."""
+        channel = self._channel
+        if channel is None or not channel.running:
+            channel = self._channel = ChannelTasks(
+                self, self.config, self.tiers, self.l1, self.flows, self._arun
+            )
+            channel.start()
+        if isinstance(channel, ChannelTasks):
+            await channel.wait_up(self.config.redis_connect_timeout)
 
     def _backend_for_loop(self) -> AsyncBackend:
         # redis.asyncio connections belong to one event loop.

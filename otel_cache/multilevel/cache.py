@@ -32,6 +32,7 @@ from collections.abc import Callable, Hashable
 from typing import TypeVar
 
 from otel_cache.config import CacheConfig
+from otel_cache.core.coherence import Coherence
 from otel_cache.core.serialization import make_serializer
 from otel_cache.core.sizing import Sizer, deep_sizeof
 from otel_cache.core.tiers import TierCore
@@ -82,6 +83,9 @@ class MultiLevelCache(SyncAPI[K, V], AsyncAPI[K, V]):
             register=False,
             lock_kind=config.l1_lock,
         )
+        coherence = None
+        if config.l2_enabled and config.invalidation:
+            coherence = Coherence(lock=threading.Lock())
         self.tiers = TierCore(
             namespace=config.namespace,
             max_key_length=config.max_key_length,
@@ -94,6 +98,7 @@ class MultiLevelCache(SyncAPI[K, V], AsyncAPI[K, V]):
             clock=clock,
             lock=threading.Lock(),
             l2_enabled=config.l2_enabled,
+            coherence=coherence,
         )
         self.flows = Flows(self.l1, self.tiers)
         flights = FlightTable()  # one table: a thread and a coroutine missing one key load once
@@ -103,6 +108,7 @@ class MultiLevelCache(SyncAPI[K, V], AsyncAPI[K, V]):
         self._backend_lock = threading.Lock()
         self._async_backend = None
         self._async_backend_loop = None
+        self._channel = None
         hooks.register(self)
 
     def __repr__(self) -> str:

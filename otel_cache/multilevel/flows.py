@@ -74,9 +74,7 @@ class Flows:
         value = tiers.decode(stored[0] if stored else None)
         if not tiers.read_finished(value):
             return default
-        fill_ttl = tiers.fill_ttl(stored[1], sent_at)
-        if fill_ttl is not None and tiers.may_fill(key, token):
-            self.l1.put(key, value, fill_ttl)
+        self._fill(key, value, tiers.fill_ttl(stored[1], sent_at), token)
         return value
 
     def put(self, key: Hashable, value: Any, ttl: float | None, *, strict: bool = True) -> Flow:
@@ -93,7 +91,7 @@ class Flows:
         tiers.write_started(key)
         written = False
         try:
-            stored = self.l1.put(key, value, l1_ttl)
+            stored = self._store(key, value, l1_ttl)
             try:
                 data = tiers.encode(value)
             except SerializationError:
@@ -113,7 +111,8 @@ class Flows:
                     written = True
             return stored
         finally:
-            tiers.write_finished(key, l2_written=written)
+            if tiers.write_finished(key, l2_written=written):
+                self.l1.delete(key)  # concurrent writers: Redis's order decides, L1 re-reads it
 
     def delete(self, key: Hashable) -> Flow:
         """Remove from both levels; True if either held the key."""
@@ -128,7 +127,8 @@ class Flows:
             removed = yield from self._delete_l2(l2_key)
             return in_l1 or removed
         finally:
-            tiers.write_finished(key, deleted=True, l2_written=removed)
+            if tiers.write_finished(key, deleted=True, l2_written=removed):
+                self.l1.delete(key)  # a concurrent put may have stored it meanwhile
 
     def get_many(self, keys: Iterable[Hashable]) -> Flow:
         """Hits from L1, the rest with one MGET; L2 hits fill L1."""
@@ -160,9 +160,7 @@ class Flows:
             value = tiers.decode(stored[0] if stored else None)
             if tiers.read_finished(value):
                 found[key] = value
-                fill_ttl = tiers.fill_ttl(stored[1], sent_at)
-                if fill_ttl is not None and tiers.may_fill(key, token):
-                    self.l1.put(key, value, fill_ttl)
+                self._fill(key, value, tiers.fill_ttl(stored[1], sent_at), token)
         return found
 
     def put_many(self, items: Sequence[tuple[Hashable, Any]], ttl: float | None) -> Flow:
@@ -179,7 +177,12 @@ class Flows:
         for key, _, _ in pairs:
             tiers.write_started(key)
         try:
-            stored = self.l1.put_many([(key, value) for key, _, value in pairs], l1_ttl)
+            if tiers.l1_usable:
+                stored = self.l1.put_many([(key, value) for key, _, value in pairs], l1_ttl)
+                if not tiers.l1_usable:  # the channel went down meanwhile: L1 takes nothing
+                    stored = self._forget([key for key, _, _ in pairs])
+            else:
+                stored = self._forget([key for key, _, _ in pairs])
             encoded: list[tuple[str, bytes]] = []
             unencodable: list[str] = []
             for _, l2_key, value in pairs:
@@ -203,8 +206,9 @@ class Flows:
                 raise SerializationError(f"{len(unencodable)} value(s) could not be encoded for L2")
             return stored
         finally:
-            for key, _, _ in pairs:
-                tiers.write_finished(key)
+            overlapped = [key for key, _, _ in pairs if tiers.write_finished(key)]
+            if overlapped:
+                self._forget(overlapped)
 
     def clear(self) -> Flow:
         """Empty L1 and delete this cache's namespace from L2 (never FLUSHDB)."""
@@ -235,6 +239,58 @@ class Flows:
         tiers.l2_succeeded()
         tiers.clear_finished(ok=True)
         return removed
+
+    def repair(self, limit: int = 500) -> Flow:
+        """Outage repair, without waiting for reads: retry a failed clear, then delete the L2
+        copies of up to ``limit`` unsynced keys (the tier core announces them). Returns how many."""
+        tiers = self.tiers
+        if not tiers.has_unsynced():
+            return 0
+        try:
+            if not tiers.l2_allowed():
+                return 0
+        except CircuitOpenError:
+            return 0
+        if tiers.clear_pending:
+            yield from self._clear_l2(allowed=True)
+            return 0
+        marks = tiers.unsynced_batch(limit)
+        if not marks:
+            return 0
+        try:
+            yield Call("delete_many", ([l2_key for l2_key, _ in marks],))
+        except BackendError as exc:
+            tiers.l2_failed(exc)
+            return 0
+        tiers.l2_succeeded()
+        tiers.repaired(marks)
+        return len(marks)
+
+    def _store(self, key: Hashable, value: Any, ttl: float | None) -> bool:
+        """Put in L1 while L1 may take copies (see :mod:`otel_cache.core.coherence`)."""
+        tiers = self.tiers
+        if not tiers.l1_usable:
+            self.l1.delete(key)
+            return False
+        stored = self.l1.put(key, value, ttl)
+        if not tiers.l1_usable:  # the channel went down meanwhile; its flush may have run
+            self.l1.delete(key)
+            return False
+        return stored
+
+    def _fill(self, key: Hashable, value: Any, ttl: float | None, token: int) -> None:
+        """Fill L1 after an L2 hit, unless a write or an invalidation of the key raced with the read."""
+        tiers = self.tiers
+        if ttl is None or not tiers.may_fill(key, token):
+            return
+        self.l1.put(key, value, ttl)
+        if not tiers.still_fillable(key, token):  # raced after the check: the racer may have missed it
+            self.l1.delete(key)
+
+    def _forget(self, keys: Iterable[Hashable]) -> int:
+        for key in keys:
+            self.l1.delete(key)
+        return 0
 
     def _l2_writable(self, l2_keys: Sequence[str]) -> bool:
         """Whether to write L2 now; if not, the keys' L2 copies may be stale from here on."""

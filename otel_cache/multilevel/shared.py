@@ -12,6 +12,8 @@ from otel_cache.l1.cache import AsyncLRUCache
 from otel_cache.multilevel.flows import Flows
 
 if TYPE_CHECKING:
+    from otel_cache.multilevel.channel_task import ChannelTasks
+    from otel_cache.multilevel.channel_thread import ChannelThreads
     from otel_cache.multilevel.flight_async import AsyncFlights
     from otel_cache.multilevel.flight_sync import SyncFlights
 
@@ -57,6 +59,7 @@ class SharedState(Generic[K, V]):
     sync_flights: SyncFlights
     async_flights: AsyncFlights
     _closed: bool
+    _channel: ChannelThreads | ChannelTasks | None
 
     @property
     def name(self) -> str:

@@ -11,6 +11,7 @@ from otel_cache.backends.protocol import SyncBackend
 from otel_cache.core.tiers import MISSING
 from otel_cache.core.ttl import validate_ttl
 from otel_cache.errors import BackendError
+from otel_cache.multilevel.channel_thread import ChannelThreads
 from otel_cache.multilevel.flows import Flow
 from otel_cache.multilevel.shared import FlightStats, MultiLevelStats, SharedState, mark_hit
 from otel_cache.telemetry import hooks
@@ -82,6 +83,12 @@ class SyncAPI(SharedState[K, V]):
         if self._closed:
             return
         self._closed = True
+        channel, self._channel = self._channel, None
+        if channel is not None:
+            if isinstance(channel, ChannelThreads):
+                channel.stop()
+            else:
+                channel.cancel()  # tasks on a loop: cancelled, not awaited
         backend, self._sync_backend = self._sync_backend, None
         if backend is not None:
             with contextlib.suppress(BackendError):
@@ -108,6 +115,12 @@ class SyncAPI(SharedState[K, V]):
         return value
 
     def _drive(self, flow: Flow) -> Any:
+        channel = self._channel
+        if (channel is None or not channel.running) and self.tiers.coherence is not None and not self._closed:
+            self._open_channel()
+        return self._run(flow)
+
+    def _run(self, flow: Flow) -> Any:
         try:
             call = next(flow)
             backend = self._backend()
@@ -128,6 +141,19 @@ class SyncAPI(SharedState[K, V]):
             return stop.value
         finally:
             flow.close()
+
+    def _open_channel(self) -> None:
+        """Start listening for other processes' writes (threads), and wait for the subscription:
+        until it is up, L1 takes no copies. Waits at most the connect timeout, once."""
+        with self._backend_lock:
+            channel = self._channel
+            if channel is not None and channel.running:
+                return
+            channel = self._channel = ChannelThreads(
+                self, self.config, self.tiers, self.l1, self.flows, self._run
+            )
+            channel.start()
+        channel.wait_up(self.config.redis_connect_timeout)
 
     def _backend(self) -> SyncBackend:
         backend = self._sync_backend

@@ -42,6 +42,7 @@ from otel_cache.telemetry.names import (
     ATTR,
     DURATION_BUCKETS,
     INSTRUMENTATION_NAME,
+    LAG_BUCKETS,
     METRICS,
     SCHEMA_URL,
     SPAN,
@@ -96,6 +97,7 @@ class CacheTelemetry:
         self.lock_wait = _histogram(meter, METRICS.LOCK_WAIT, buckets)
         self.lock_hold = _histogram(meter, METRICS.LOCK_HOLD, buckets)
         self.warmer_duration = _histogram(meter, METRICS.WARMER_DURATION, buckets)
+        self.invalidation_lag = _histogram(meter, METRICS.INVALIDATION_LAG, list(LAG_BUCKETS))
         observe = self._observer
         for spec, callback in (
             (METRICS.REQUESTS, observe(_requests)),
@@ -103,6 +105,10 @@ class CacheTelemetry:
             (METRICS.EVICTIONS, observe(_evictions)),
             (METRICS.L2_ERRORS, observe(_l2_errors)),
             (METRICS.L2_REPAIRS, observe(_l2_repairs)),
+            (METRICS.INVALIDATIONS_SENT, observe(_invalidations_sent)),
+            (METRICS.INVALIDATIONS_RECEIVED, observe(_invalidations_received)),
+            (METRICS.INVALIDATIONS_IGNORED, observe(_invalidations_ignored)),
+            (METRICS.L1_FLUSHES, observe(_l1_flushes)),
             (METRICS.LOCK_CONTENDED, observe(_lock_contended)),
             (METRICS.LOADS, observe(_loads)),
             (METRICS.COALESCED, observe(_coalesced)),
@@ -120,12 +126,13 @@ class CacheTelemetry:
             meter.create_observable_up_down_counter(
                 spec.name, callbacks=[callback], unit=spec.unit, description=spec.description
             )
-        meter.create_observable_gauge(
-            METRICS.BREAKER_STATE.name,
-            callbacks=[observe(_breaker_state)],
-            unit=METRICS.BREAKER_STATE.unit,
-            description=METRICS.BREAKER_STATE.description,
-        )
+        for spec, callback in (
+            (METRICS.BREAKER_STATE, observe(_breaker_state)),
+            (METRICS.CHANNEL_UP, observe(_channel_up)),
+        ):
+            meter.create_observable_gauge(
+                spec.name, callbacks=[callback], unit=spec.unit, description=spec.description
+            )
 
     # -- hooks.Handler ---------------------------------------------------------
 
@@ -152,6 +159,10 @@ class CacheTelemetry:
         if listeners is not None and lock is not None:
             lock.remove_listener(listeners[0])
             lock.remove_hold_listener(listeners[1])
+
+    def invalidation_received(self, cache: Any, lag: float, keys: int, flush: bool) -> None:
+        if self.enabled and not _suppressed():
+            self.invalidation_lag.record(lag, _base_attributes(cache))
 
     @contextmanager
     def l2_call(self, cache: Any, operation: str) -> Iterator[Any]:
@@ -386,6 +397,44 @@ def _l2_repairs(item: Any) -> Iterator[Observation]:
     tiers = getattr(item, "tiers", None)
     if tiers is not None and tiers.l2_enabled:
         yield Observation(tiers.stats().repairs, _base_attributes(item))
+
+
+def _coherence(item: Any) -> Any:
+    tiers = getattr(item, "tiers", None)
+    coherence = getattr(tiers, "coherence", None) if tiers is not None else None
+    return None if coherence is None else coherence.stats()
+
+
+def _invalidations_sent(item: Any) -> Iterator[Observation]:
+    stats = _coherence(item)
+    if stats is not None:
+        yield Observation(stats.sent_messages, _base_attributes(item))
+
+
+def _invalidations_received(item: Any) -> Iterator[Observation]:
+    stats = _coherence(item)
+    if stats is not None:
+        yield Observation(stats.received_messages, _base_attributes(item))
+
+
+def _invalidations_ignored(item: Any) -> Iterator[Observation]:
+    stats = _coherence(item)
+    if stats is not None:
+        base = _base_attributes(item)
+        for reason in ("garbage", "version"):
+            yield Observation(stats.ignored.get(reason, 0), {**base, ATTR.IGNORED_REASON: reason})
+
+
+def _l1_flushes(item: Any) -> Iterator[Observation]:
+    stats = _coherence(item)
+    if stats is not None:
+        yield Observation(stats.l1_flushes, _base_attributes(item))
+
+
+def _channel_up(item: Any) -> Iterator[Observation]:
+    stats = _coherence(item)
+    if stats is not None:
+        yield Observation(int(stats.up), _base_attributes(item))
 
 
 def _breaker_state(item: Any) -> Iterator[Observation]:

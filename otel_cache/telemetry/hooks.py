@@ -33,6 +33,9 @@ class Handler(Protocol):
     def detach(self, item: Any) -> None:
         """Stop observing it."""
 
+    def invalidation_received(self, cache: Any, lag: float, keys: int, flush: bool) -> None:
+        """Another process's invalidation was applied, ``lag`` seconds after it was sent."""
+
     def l2_call(self, cache: Any, operation: str) -> AbstractContextManager[Any]:
         """Around one L2 backend call: a span and the operation-duration histogram."""
 

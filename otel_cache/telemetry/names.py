@@ -51,6 +51,7 @@ class ATTR:
         "otel_cache.lock.type"  # threading.Lock | threading.RLock | asyncio.Lock | single-flight
     )
     BREAKER_STATE: Final = "otel_cache.circuit_breaker.state"
+    IGNORED_REASON: Final = "otel_cache.invalidation.reason"  # garbage | version
     WARMER_NAME: Final = "otel_cache.warmer.name"
     WARMER_FAILURES: Final = "otel_cache.warmer.failures"  # int, on warmer run spans (the metric's name)
     LOCK_WAIT: Final = "otel_cache.lock.wait"  # seconds, on spans
@@ -140,7 +141,43 @@ class METRICS:
         "otel_cache.l2.repairs",
         "observable_counter",
         "{entry}",
-        "Stale L2 copies deleted by a read (after an L2 write or delete had failed).",
+        "Stale L2 copies deleted (by a read or by the repair after an outage) after a failed L2 write.",
+    )
+    INVALIDATIONS_SENT: Final = MetricSpec(
+        "otel_cache.invalidation.sent",
+        "observable_counter",
+        "{message}",
+        "Invalidation messages published to the other processes on the same Redis and namespace.",
+    )
+    INVALIDATIONS_RECEIVED: Final = MetricSpec(
+        "otel_cache.invalidation.received",
+        "observable_counter",
+        "{message}",
+        "Invalidation messages from other processes applied to L1.",
+    )
+    INVALIDATIONS_IGNORED: Final = MetricSpec(
+        "otel_cache.invalidation.ignored",
+        "observable_counter",
+        "{message}",
+        "Messages on the invalidation channel ignored, by reason (garbage, version).",
+    )
+    INVALIDATION_LAG: Final = MetricSpec(
+        "otel_cache.invalidation.lag",
+        "histogram",
+        "s",
+        "From the sender's clock at publishing to receipt (clocks of different hosts may disagree).",
+    )
+    CHANNEL_UP: Final = MetricSpec(
+        "otel_cache.invalidation.channel.up",
+        "observable_gauge",
+        "{channel}",
+        "1 while the invalidation channel is subscribed (L1 serves copies), 0 while it is down.",
+    )
+    L1_FLUSHES: Final = MetricSpec(
+        "otel_cache.invalidation.l1_flushes",
+        "observable_counter",
+        "{flush}",
+        "L1 emptied because the invalidation channel was lost.",
     )
     BREAKER_STATE: Final = MetricSpec(
         "otel_cache.circuit_breaker.state",

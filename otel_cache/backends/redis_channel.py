@@ -1,0 +1,79 @@
+"""``RedisChannel``: one pub/sub channel over redis-py's sync client (the invalidation channel).
+
+Its own connections, apart from the cache's pool: one subscribed connection for
+listening, one small pool for publishing. Every call raises only
+:class:`~otel_cache.errors.BackendError` subclasses.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from otel_cache.backends.redis_errors import map_redis_errors
+from otel_cache.backends.redis_options import pool_options
+from otel_cache.config import CacheConfig
+from otel_cache.errors import BackendUnavailableError
+
+__all__ = ["RedisChannel"]
+
+
+class RedisChannel:
+    """Subscribe to, listen on and publish to one channel (sync)."""
+
+    def __init__(self, config: CacheConfig, channel: str) -> None:
+        assert config.redis_url is not None
+        options = pool_options(config, Retry(NoBackoff(), 0)) | {"max_connections": 2}
+        self.client: redis.Redis = redis.Redis.from_pool(
+            redis.BlockingConnectionPool.from_url(config.redis_url, **options)
+        )
+        self.channel = channel
+        self._timeout = config.redis_connect_timeout + config.redis_timeout
+        self._pubsub: Any = None
+        self.heard_at = time.monotonic()
+
+    def subscribe(self) -> None:
+        """Subscribe and wait for Redis to confirm."""
+        with map_redis_errors():
+            self._pubsub = pubsub = redis.client.PubSub(self.client.connection_pool)
+            pubsub.subscribe(self.channel)
+            deadline = time.monotonic() + self._timeout
+            while True:
+                message = pubsub.get_message(timeout=max(0.0, deadline - time.monotonic()))
+                if message is not None and message["type"] == "subscribe":
+                    self.heard_at = time.monotonic()
+                    return
+                if time.monotonic() >= deadline:
+                    raise BackendUnavailableError("Redis did not confirm the subscription in time")
+
+    def receive(self, wait_s: float) -> bytes | None:
+        """The next message's data, or None after ``wait_s`` seconds or a reply that is not a message."""
+        with map_redis_errors():
+            message = self._pubsub.get_message(timeout=wait_s)
+        if message is None:
+            return None
+        self.heard_at = time.monotonic()
+        data = message["data"] if message["type"] == "message" else None
+        return data if isinstance(data, bytes) else None
+
+    def ping(self) -> None:
+        """Ask for a reply on the subscribed connection (a dead connection shows up as silence)."""
+        with map_redis_errors():
+            self._pubsub.ping()
+
+    def publish(self, data: bytes) -> int:
+        with map_redis_errors():
+            return int(self.client.publish(self.channel, data))
+
+    def close(self) -> None:
+        pubsub, self._pubsub = self._pubsub, None
+        try:
+            if pubsub is not None:
+                pubsub.close()
+            self.client.close()
+        except (redis.RedisError, OSError):
+            pass
