@@ -1,7 +1,9 @@
 """``RedisChannel``: one pub/sub channel over redis-py's sync client (the invalidation channel).
 
 Its own connections, apart from the cache's pool: one subscribed connection for
-listening, one small pool for publishing. Every call raises only
+listening, one small pool for publishing. Its commands are plumbing, not the
+application's traffic: they run under ``suppress_instrumentation`` (no redis-py
+spans; the cache's own metrics count the messages). Every call raises only
 :class:`~otel_cache.errors.BackendError` subclasses.
 """
 
@@ -11,6 +13,7 @@ import time
 from typing import Any
 
 import redis
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -38,7 +41,7 @@ class RedisChannel:
 
     def subscribe(self) -> None:
         """Subscribe and wait for Redis to confirm."""
-        with map_redis_errors():
+        with map_redis_errors(), suppress_instrumentation():
             self._pubsub = pubsub = redis.client.PubSub(self.client.connection_pool)
             pubsub.subscribe(self.channel)
             deadline = time.monotonic() + self._timeout
@@ -52,7 +55,7 @@ class RedisChannel:
 
     def receive(self, wait_s: float) -> bytes | None:
         """The next message's data, or None after ``wait_s`` seconds or a reply that is not a message."""
-        with map_redis_errors():
+        with map_redis_errors(), suppress_instrumentation():
             message = self._pubsub.get_message(timeout=wait_s)
         if message is None:
             return None
@@ -62,11 +65,11 @@ class RedisChannel:
 
     def ping(self) -> None:
         """Ask for a reply on the subscribed connection (a dead connection shows up as silence)."""
-        with map_redis_errors():
+        with map_redis_errors(), suppress_instrumentation():
             self._pubsub.ping()
 
     def publish(self, data: bytes) -> int:
-        with map_redis_errors():
+        with map_redis_errors(), suppress_instrumentation():
             return int(self.client.publish(self.channel, data))
 
     def close(self) -> None:

@@ -1,7 +1,9 @@
 """``AsyncRedisChannel``: one pub/sub channel over ``redis.asyncio`` (the invalidation channel).
 
 Its own connections, apart from the cache's pool: one subscribed connection for
-listening, one small pool for publishing. Every call raises only
+listening, one small pool for publishing. Its commands are plumbing, not the
+application's traffic: they run under ``suppress_instrumentation`` (no redis-py
+spans; the cache's own metrics count the messages). Every call raises only
 :class:`~otel_cache.errors.BackendError` subclasses.
 """
 
@@ -11,6 +13,7 @@ import time
 from typing import Any
 
 import redis.asyncio as aredis
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from redis import RedisError
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -39,7 +42,7 @@ class AsyncRedisChannel:
 
     async def subscribe(self) -> None:
         """Subscribe and wait for Redis to confirm."""
-        with map_redis_errors():
+        with map_redis_errors(), suppress_instrumentation():
             self._pubsub = pubsub = self.client.pubsub()
             await pubsub.subscribe(self.channel)
             deadline = time.monotonic() + self._timeout
@@ -53,7 +56,7 @@ class AsyncRedisChannel:
 
     async def receive(self, wait_s: float) -> bytes | None:
         """The next message's data, or None after ``wait_s`` seconds or a reply that is not a message."""
-        with map_redis_errors():
+        with map_redis_errors(), suppress_instrumentation():
             message = await self._pubsub.get_message(timeout=wait_s)
         if message is None:
             return None
@@ -63,11 +66,11 @@ class AsyncRedisChannel:
 
     async def ping(self) -> None:
         """Ask for a reply on the subscribed connection (a dead connection shows up as silence)."""
-        with map_redis_errors():
+        with map_redis_errors(), suppress_instrumentation():
             await self._pubsub.ping()
 
     async def publish(self, data: bytes) -> int:
-        with map_redis_errors():
+        with map_redis_errors(), suppress_instrumentation():
             return int(await self.client.publish(self.channel, data))
 
     async def aclose(self) -> None:

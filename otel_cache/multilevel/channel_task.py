@@ -15,6 +15,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+
 from otel_cache.backends.redis_channel_async import AsyncRedisChannel
 from otel_cache.config import CacheConfig
 from otel_cache.core.coherence import channel_name
@@ -166,7 +168,7 @@ class ChannelTasks:
                 if self._stopping:
                     break
                 if self._tiers.has_unsynced():
-                    with contextlib.suppress(CacheError):
+                    with contextlib.suppress(CacheError), suppress_instrumentation():  # plumbing: no spans
                         while await self._drive(self._flows.repair()):
                             pass
                 while (message := coherence.take_batch(time.time())) is not None:

@@ -24,6 +24,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+
 from otel_cache.backends.redis_channel import RedisChannel
 from otel_cache.config import CacheConfig
 from otel_cache.core.coherence import channel_name
@@ -138,7 +140,7 @@ class ChannelThreads:
                 if self._stop.is_set():
                     break
                 if self._tiers.has_unsynced():
-                    with contextlib.suppress(CacheError):
+                    with contextlib.suppress(CacheError), suppress_instrumentation():  # plumbing: no spans
                         while self._drive(self._flows.repair()):
                             pass
                 while (message := coherence.take_batch(time.time())) is not None:

@@ -3,6 +3,10 @@
 Every test has a redis-server of its own (``fresh_redis_server``) and runs through
 both APIs. Timeouts are 0.2 s and the breaker opens after 3 failures; the breaker's
 reset period is crossed with a ``ManualClock`` instead of waiting.
+
+These tests pin down the L2 failure policy, so the invalidation channel is off here
+(``invalidation=False``): with it on, L1 takes no copies while the channel is down,
+which is what ``tests/multilevel/test_coherence.py`` tests, with real processes.
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ def make(make_cache: Make, server: RedisServer, manual_clock: ManualClock) -> Ma
             "redis_connect_timeout": TIMEOUT,
             "breaker_threshold": THRESHOLD,
             "breaker_reset": RESET,
+            "invalidation": False,
         }
         config.update(overrides)
         clock = config.pop("clock", manual_clock)

@@ -42,6 +42,14 @@ from tests.multilevel.adapters import CacheAdapter
 from tests.support import ManualClock, RedisServer
 
 MISS: Any = object()
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Wait for ``predicate`` (generous: the machine may be busy)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.005)
 Make = Callable[..., CacheAdapter]
 
 
@@ -153,6 +161,19 @@ async def test_put_many_writes_every_pair_to_redis(make: Make, raw_redis: redis.
 
 async def test_a_second_cache_reads_what_the_first_wrote(make: Make) -> None:
     writer, reader = make(), make()
+    await writer.put("a", [1])
+    assert await reader.get("a") == [1]
+    assert reader.l1.get("a") == [1]
+    await writer.delete("a")
+    await until(lambda: reader.l1.get("a", MISS) is MISS)  # the writer's invalidation reached it
+    assert await reader.get("a", MISS) is MISS
+
+
+async def test_without_invalidation_a_second_cache_keeps_its_copy_for_its_l1_ttl(
+    make_cache: Make, redis_url: str
+) -> None:
+    config = CacheConfig(redis_url=redis_url, namespace="ns", invalidation=False)
+    writer, reader = make_cache(config), make_cache(config)
     await writer.put("a", [1])
     assert await reader.get("a") == [1]
     await writer.delete("a")
@@ -471,11 +492,15 @@ async def test_password_in_the_url_authenticates(make_cache: Make, password_serv
 
 @pytest.mark.redis
 async def test_wrong_password_degrades_to_a_miss(make_cache: Make, password_server: RedisServer) -> None:
-    cache = make_cache(CacheConfig(redis_url=password_server.url.replace("s3cret", "wrong")))
+    url = password_server.url.replace("s3cret", "wrong")
+    cache = make_cache(CacheConfig(redis_url=url))
     assert await cache.get("a", MISS) is MISS
-    assert await cache.put("a", 1) is True  # L1 only
-    assert cache.l1.get("a") == 1
+    assert await cache.put("a", 1) is False  # the invalidation channel is down too: L1 takes no copy
+    assert cache.l1.get("a", MISS) is MISS
     assert (await cache.stats()).l2.errors == {"AuthenticationError": 2}
+    alone = make_cache(CacheConfig(redis_url=url, invalidation=False))
+    assert await alone.put("a", 1) is True  # L1 only
+    assert alone.l1.get("a") == 1
 
 
 @pytest.mark.redis

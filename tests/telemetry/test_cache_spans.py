@@ -145,7 +145,8 @@ async def test_redis_failure_sets_error_status_type_and_exception_event(
     fresh_redis_server.stop()
     cache.l1.clear()
     assert await call(cache, api, "get", "ukey-1") is None  # degraded: a miss
-    assert await call(cache, api, "put", "ukey-2", "uvalue-2")  # degraded: L1 only
+    await call(cache, api, "put", "ukey-2", "uvalue-2")  # degraded: a failed set (L1 takes no copy
+    # while the invalidation channel is down, so the return value depends on when it noticed)
 
     ok, failed_get, failed_set = telemetry.cache_spans()
     assert ok.status.status_code is StatusCode.UNSET
