@@ -182,6 +182,12 @@ class Coherence:
         if wake is not None:
             wake()
 
+    def kick(self) -> None:
+        """Wake the publisher: keys became unsynced, a repair is due once Redis answers."""
+        wake = self.wake
+        if wake is not None:
+            wake()
+
     def has_pending(self) -> bool:
         return self._flush_pending or bool(self._pending)
 

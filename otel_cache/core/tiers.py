@@ -337,6 +337,8 @@ class TierCore:
             while len(unsynced) > self._max_unsynced:
                 del unsynced[next(iter(unsynced))]
                 self.unsynced_dropped += 1
+        if self.coherence is not None:
+            self.coherence.kick()  # the publisher retries the repair until Redis answers
 
     def l2_write_failed(self, l2_keys: Iterable[str], error: BackendError) -> None:
         """A write or delete of ``l2_keys`` failed: mark them unsynced, then count ``error`` as
@@ -385,8 +387,11 @@ class TierCore:
             self.clear_pending = not ok
             if ok:
                 self._unsynced.clear()
-        if ok and self.coherence is not None:
-            self.coherence.announce_flush()
+        if self.coherence is not None:
+            if ok:
+                self.coherence.announce_flush()
+            else:
+                self.coherence.kick()
 
     def count_l2_writes(self, count: int) -> None:
         with self._lock:

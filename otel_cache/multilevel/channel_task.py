@@ -146,7 +146,8 @@ class ChannelTasks:
                     log.warning("invalidation listener of %s: %r; resubscribing", self._config.name, exc)
             finally:
                 self._up.clear()
-                lose_channel(self._tiers, self._l1)
+                with contextlib.suppress(CacheError):  # closed meanwhile: nothing left to flush
+                    lose_channel(self._tiers, self._l1)
                 await asyncio.shield(channel.aclose())
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, _BACKOFF_S[1])

@@ -123,7 +123,8 @@ class ChannelThreads:
                     log.warning("invalidation listener of %s: %r; resubscribing", self._config.name, exc)
             finally:
                 self._up.clear()
-                lose_channel(self._tiers, self._l1)
+                with contextlib.suppress(CacheError):  # closed meanwhile: nothing left to flush
+                    lose_channel(self._tiers, self._l1)
                 channel.close()
             self._stop.wait(backoff)
             backoff = min(backoff * 2, _BACKOFF_S[1])

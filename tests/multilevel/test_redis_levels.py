@@ -44,12 +44,14 @@ from tests.support import ManualClock, RedisServer
 MISS: Any = object()
 
 
-async def until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Wait for ``predicate`` (generous: the machine may be busy)."""
-    deadline = time.monotonic() + timeout
+async def until(predicate: Callable[[], bool]) -> None:
+    """Wait for ``predicate`` (10 s: generous, the machine may be busy)."""
+    deadline = time.monotonic() + 10.0
     while not predicate():
         assert time.monotonic() < deadline, "condition not met in time"
         await asyncio.sleep(0.005)
+
+
 Make = Callable[..., CacheAdapter]
 
 
