@@ -16,7 +16,15 @@ L1 TTL). Every write brackets itself with :meth:`TierCore.write_started` and
 :meth:`TierCore.write_finished`, which bump a generation in one of
 ``_STRIPES`` stripes chosen by the key's hash; a read notes the stripe's
 generation before its GET and fills L1 only if no write on that stripe started or
-ran meanwhile. Writes in other processes are bounded by the L1 TTL (``l1_ttl``).
+ran meanwhile, and checks again after the fill (undoing it if one did). An
+invalidation from another process, or the loss of the invalidation channel, bumps
+the generations too (:mod:`otel_cache.core.coherence`).
+
+Concurrent writers of one key: two writes of one key that overlap in time (threads,
+coroutines, or both) reach L1 in one order and Redis perhaps in the other. The rule:
+Redis's order of arrival decides; a write that overlapped another one drops the key
+from L1 when it finishes, so the last of them to finish leaves L1 empty and the next
+read fills it from Redis. Afterwards L1 and Redis never disagree.
 
 Stale-copy guard: a write or delete whose L2 half failed or was skipped (Redis down,
 breaker open) leaves Redis holding an older value than L1, or a value the caller
@@ -25,7 +33,11 @@ would come back). So such keys are remembered as *unsynced* (up to ``max_unsynce
 oldest forgotten first, counted): a read of one skips L2 and first deletes the L2
 copy (a *repair*); a later successful write or delete of the key syncs it. A failed
 ``clear`` is remembered the same way: L2 reads are skipped, and the clear retried,
-until one succeeds. Copies in other processes are bounded by the L1 TTL, as above.
+until one succeeds. With the invalidation channel on, the publisher does not wait
+for reads: once Redis answers it deletes every unsynced key's L2 copy
+(:meth:`Flows.repair <otel_cache.multilevel.flows.Flows.repair>`) and announces the
+keys, so other processes drop their L1 copies too. A process that dies before Redis
+returns cannot repair: its stale L2 copies live until their Redis TTL.
 
 Counters here are plain integers changed under ``lock`` (a lock that the shell
 injects; the core itself imports no threading), on the L2 path only.

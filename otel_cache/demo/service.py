@@ -184,7 +184,10 @@ def create_app(
         warmers = [_warmer_factory(settings, graph)] if settings.warm_keys else []
         try:
             async with otel_cache_lifespan(
-                config=config, warmers=warmers, loop_monitor=monitor if monitor is not None else False
+                config=config,
+                warmers=warmers,
+                loop_monitor=monitor if monitor is not None else False,
+                mode="sync" if mode == "sync" else "async",
             )(app):
                 state.monitor = monitor
                 if mode == "sync" and settings.threads is not None:

@@ -13,6 +13,14 @@ generator is made.
 Every write whose L2 half fails or is skipped marks its keys *unsynced* in the tier
 core (their L2 copies may be stale), and every read of such a key deletes the L2
 copy instead of trusting it: see the stale-copy guard in :mod:`otel_cache.core.tiers`.
+
+Ordering of concurrent writers of one key (threads and coroutines alike): Redis's
+order of arrival decides the winner; each write that overlapped another drops the
+key from L1 when it finishes, so L1 never keeps a value Redis does not hold.
+
+Every successful L2 write, delete, repair and clear is announced on the
+invalidation channel (:mod:`otel_cache.core.coherence`); while the channel is down
+L1 takes no copy (``Flows._store``, ``Flows._fill``).
 """
 
 from __future__ import annotations

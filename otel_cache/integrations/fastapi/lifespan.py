@@ -14,9 +14,9 @@ when a startup step fails)::
 
     configure_cache_managers(config)     if config is given
     get_async_cache_manager(), get_cache_manager()
-                                         created now (one cache in async mode, shared by
-                                         both), so a bad OTEL_CACHE_* variable fails the
-                                         startup, not the first request
+                                         created now (one cache, shared by both, in
+                                         ``mode``), so a bad OTEL_CACHE_* variable fails
+                                         the startup, not the first request
     EventLoopMonitor(**monitor_options).start()
                                          if loop_monitor and otel_cache.telemetry.loop_monitor
                                          is there; or the monitor you pass
@@ -38,7 +38,7 @@ import inspect
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
-from typing import Any, Protocol, TypeAlias, TypeVar, overload, runtime_checkable
+from typing import Any, Literal, Protocol, TypeAlias, TypeVar, overload, runtime_checkable
 
 from otel_cache.config import CacheConfig
 from otel_cache.managers import (
@@ -87,6 +87,7 @@ def otel_cache_lifespan(
     warmers: Iterable[WarmerSpec] = (),
     loop_monitor: bool | AsyncService = True,
     monitor_options: Mapping[str, object] | None = None,
+    mode: Literal["sync", "async"] = "async",
     wrap: None = None,
 ) -> StatelessLifespan[object]: ...
 
@@ -98,6 +99,7 @@ def otel_cache_lifespan(
     warmers: Iterable[WarmerSpec] = (),
     loop_monitor: bool | AsyncService = True,
     monitor_options: Mapping[str, object] | None = None,
+    mode: Literal["sync", "async"] = "async",
     wrap: StatelessLifespan[_AppT],
 ) -> StatelessLifespan[_AppT]: ...
 
@@ -109,6 +111,7 @@ def otel_cache_lifespan(
     warmers: Iterable[WarmerSpec] = (),
     loop_monitor: bool | AsyncService = True,
     monitor_options: Mapping[str, object] | None = None,
+    mode: Literal["sync", "async"] = "async",
     wrap: StatefulLifespan[_AppT],
 ) -> StatefulLifespan[_AppT]: ...
 
@@ -119,6 +122,7 @@ def otel_cache_lifespan(
     warmers: Iterable[WarmerSpec] = (),
     loop_monitor: bool | AsyncService = True,
     monitor_options: Mapping[str, object] | None = None,
+    mode: Literal["sync", "async"] = "async",
     wrap: Callable[[Any], AbstractAsyncContextManager[Any]] | None = None,
 ) -> Callable[[Any], AbstractAsyncContextManager[Any]]:
     """A lifespan for ``FastAPI(lifespan=...)`` (or Starlette) that runs otel_cache beside the app.
@@ -131,6 +135,8 @@ def otel_cache_lifespan(
             :mod:`otel_cache.telemetry.loop_monitor` is installed; ``False``: none; or a
             monitor of your own.
         monitor_options: keyword arguments of ``EventLoopMonitor``.
+        mode: the ``mode`` of the managers' shared cache (a telemetry attribute): ``"async"``
+            for an app of ``async def`` endpoints, ``"sync"`` for one of legacy ``def`` ones.
         wrap: the app's own lifespan, entered last and left first; what it yields is yielded.
 
     The same lifespan may run again (tests, reloads): each startup starts afresh. Give it
@@ -147,7 +153,7 @@ def otel_cache_lifespan(
             if config is not None:
                 configure_cache_managers(config)
             stack.push_async_callback(areset_cache_managers)
-            _open_managers(config)
+            _open_managers(config, mode)
             monitor = _loop_monitor(loop_monitor, options)
             if monitor is not None:
                 monitor.start()
@@ -164,10 +170,14 @@ def otel_cache_lifespan(
     return lifespan
 
 
-def _open_managers(config: CacheConfig | None) -> None:
-    # The async manager first: the managers share one cache, whose mode is the first one's.
-    cache = get_async_cache_manager().cache
-    get_cache_manager()
+def _open_managers(config: CacheConfig | None, mode: str) -> None:
+    # The managers share one cache, whose mode is that of the one asked for first.
+    if mode == "sync":
+        cache = get_cache_manager().cache
+        get_async_cache_manager()
+    else:
+        cache = get_async_cache_manager().cache
+        get_cache_manager()
     if config is not None and cache.config != config:
         log.warning("otel_cache_lifespan: the managers' cache existed before startup and keeps its config")
 
