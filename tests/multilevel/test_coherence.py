@@ -57,6 +57,9 @@ def pair(request: pytest.FixtureRequest, server: RedisServer) -> Iterator[tuple[
     writer = CacheProcess(server.url, namespace="co", api=writer_api)
     reader = CacheProcess(server.url, namespace="co", api=reader_api)
     try:
+        for process in (writer, reader):  # a first Redis call subscribes to the channel
+            assert process.call("get", "warm-up") == FOUND_NOTHING
+            assert subscribed(process)
         yield writer, reader
     finally:
         writer.close()
@@ -67,6 +70,12 @@ def subscribed(process: CacheProcess) -> bool:
     return bool(process.call("coherence")["up"])
 
 
+def received(process: CacheProcess, messages: int) -> None:
+    """Wait until ``process`` applied ``messages`` invalidations: a copy it makes after that
+    is not dropped by a late message about an earlier write."""
+    eventually(lambda: process.call("coherence")["received_messages"] >= messages, "the messages arrived")
+
+
 # -- writes and deletes ---------------------------------------------------------------
 
 
@@ -75,6 +84,7 @@ def test_an_overwrite_and_a_delete_in_one_process_evict_the_others_copy(
 ) -> None:
     writer, reader = pair
     writer.call("put", "user:1", {"v": 1})
+    received(reader, 1)
     assert reader.call("get", "user:1") == found({"v": 1})
     assert reader.call("l1", "user:1") == found({"v": 1})  # the copy other instances used to keep
 
@@ -105,8 +115,9 @@ def test_a_killed_subscription_empties_l1_and_nothing_stale_is_served_after(
 ) -> None:
     writer, reader = pair
     writer.call("put", "k", "old")
+    received(reader, 1)
     assert reader.call("get", "k") == found("old")
-    assert subscribed(reader)
+    assert reader.call("l1", "k") == found("old")
 
     raw.client_kill_filter(_type="pubsub")  # every listener's connection: both processes
     writer.call("put", "k", "new")  # its message may reach nobody: the listeners are down
@@ -121,7 +132,9 @@ def test_a_restarted_redis_leaves_no_old_copy_in_any_process(
 ) -> None:
     writer, reader = pair
     writer.call("put", "k", "before")
+    received(reader, 1)
     assert reader.call("get", "k") == found("before")
+    assert reader.call("l1", "k") == found("before")
     server.stop()
     server.start()  # same port, empty: it keeps nothing on disk
     eventually(lambda: reader.call("coherence")["channel_losses"] >= 1, "the reader saw the restart")
@@ -139,8 +152,10 @@ def test_writes_that_failed_during_an_outage_are_repaired_for_every_process(
     writer, reader = pair
     writer.call("put", "user:1", "to be deleted")
     writer.call("put", "user:2", "old")
+    eventually(lambda: reader.call("coherence")["received_keys"] >= 2, "both writes were announced")
     assert reader.call("get", "user:1") == found("to be deleted")
     assert reader.call("get", "user:2") == found("old")
+    assert reader.call("l1", "user:2") == found("old")
 
     server.pause()  # past the 0.2 s timeout: the L2 halves below fail
     try:
