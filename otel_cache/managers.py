@@ -30,7 +30,7 @@ created at import time. Tests call :func:`reset_cache_managers` (or the async
 from __future__ import annotations
 
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from otel_cache.config import CacheConfig
@@ -68,17 +68,25 @@ class CacheManager(_QueryKeys):
         """The cached result of ``query``, or ``default``."""
         return self.cache.get(self.key_for(query), default)
 
-    def cache_query_result(self, query: object, result: Any, ttl: float | None = None) -> bool:
+    def cache_query_result(
+        self, query: object, result: Any, ttl: float | None = None, *, tags: Iterable[str] = ()
+    ) -> bool:
         """Cache ``result`` for ``query`` for ``ttl`` seconds (``None``: the default TTL)."""
-        return self.cache.put(self.key_for(query), result, ttl)
+        return self.cache.put(self.key_for(query), result, ttl, tags=tags)
 
-    def get_or_compute(self, query: object, compute: Callable[[], Any], ttl: float | None = None) -> Any:
+    def get_or_compute(
+        self, query: object, compute: Callable[[], Any], ttl: float | None = None, *, tags: Iterable[str] = ()
+    ) -> Any:
         """The cached result, or ``compute()``'s (run once for concurrent callers), cached."""
-        return self.cache.get_or_set(self.key_for(query), compute, ttl)
+        return self.cache.get_or_set(self.key_for(query), compute, ttl, tags=tags)
 
     def invalidate_query(self, query: object) -> bool:
         """Forget the result of ``query`` in L1 and L2."""
         return self.cache.delete(self.key_for(query))
+
+    def invalidate_tags(self, tags: Iterable[str]) -> int:
+        """Forget every result cached with one of ``tags``, in every process."""
+        return self.cache.invalidate_tags(tags)
 
     def clear(self) -> int:
         """Forget every query result (this cache's namespace only)."""
@@ -98,22 +106,30 @@ class AsyncCacheManager(_QueryKeys):
         """The cached result of ``query``, or ``default``."""
         return await self.cache.aget(self.key_for(query), default)
 
-    async def acache_query_result(self, query: object, result: Any, ttl: float | None = None) -> bool:
+    async def acache_query_result(
+        self, query: object, result: Any, ttl: float | None = None, *, tags: Iterable[str] = ()
+    ) -> bool:
         """Cache ``result`` for ``query`` for ``ttl`` seconds (``None``: the default TTL)."""
-        return await self.cache.aput(self.key_for(query), result, ttl)
+        return await self.cache.aput(self.key_for(query), result, ttl, tags=tags)
 
     async def aget_or_compute(
         self,
         query: object,
         compute: Callable[[], Awaitable[Any]] | Callable[[], Any],
         ttl: float | None = None,
+        *,
+        tags: Iterable[str] = (),
     ) -> Any:
         """The cached result, or ``await compute()``'s (run once for concurrent callers), cached."""
-        return await self.cache.aget_or_set(self.key_for(query), compute, ttl)
+        return await self.cache.aget_or_set(self.key_for(query), compute, ttl, tags=tags)
 
     async def ainvalidate_query(self, query: object) -> bool:
         """Forget the result of ``query`` in L1 and L2."""
         return await self.cache.adelete(self.key_for(query))
+
+    async def ainvalidate_tags(self, tags: Iterable[str]) -> int:
+        """Forget every result cached with one of ``tags``, in every process."""
+        return await self.cache.ainvalidate_tags(tags)
 
     async def aclear(self) -> int:
         """Forget every query result (this cache's namespace only)."""

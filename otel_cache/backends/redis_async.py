@@ -11,7 +11,7 @@ from redis.backoff import NoBackoff
 
 from otel_cache.backends.protocol import Stored
 from otel_cache.backends.redis_errors import map_redis_errors
-from otel_cache.backends.redis_options import SCAN_BATCH, glob_escape, pool_options, stored
+from otel_cache.backends.redis_options import SCAN_BATCH, add_to_tags, glob_escape, pool_options, stored, text
 from otel_cache.config import CacheConfig
 
 __all__ = ["AsyncRedisBackend"]
@@ -38,9 +38,15 @@ class AsyncRedisBackend:
             value, pttl = await pipe.execute()
         return stored(value, pttl)
 
-    async def set(self, key: str, value: bytes, ttl_ms: int | None) -> None:
+    async def set(self, key: str, value: bytes, ttl_ms: int | None, tag_keys: Sequence[str] = ()) -> None:
         with map_redis_errors():
-            await self.client.set(key, value, px=ttl_ms)
+            if not tag_keys:
+                await self.client.set(key, value, px=ttl_ms)
+                return
+            pipe = self.client.pipeline(transaction=False)
+            pipe.set(key, value, px=ttl_ms)
+            add_to_tags(pipe, tag_keys, [key], ttl_ms)
+            await pipe.execute()
 
     async def delete(self, key: str) -> bool:
         with map_redis_errors():
@@ -64,14 +70,38 @@ class AsyncRedisBackend:
         with map_redis_errors():
             return int(await self.client.unlink(*keys))
 
-    async def set_many(self, items: Sequence[tuple[str, bytes]], ttl_ms: int | None) -> None:
+    async def set_many(
+        self, items: Sequence[tuple[str, bytes]], ttl_ms: int | None, tag_keys: Sequence[str] = ()
+    ) -> None:
         if not items:
             return
         with map_redis_errors():
             pipe = self.client.pipeline(transaction=False)
             for key, value in items:
                 pipe.set(key, value, px=ttl_ms)
+            if tag_keys:
+                add_to_tags(pipe, tag_keys, [key for key, _ in items], ttl_ms)
             await pipe.execute()
+
+    async def invalidate_tags(self, tag_keys: Sequence[str]) -> list[str]:
+        """Delete every key in the tag sets ``tag_keys`` and take them out of the sets; the keys."""
+        if not tag_keys:
+            return []
+        with map_redis_errors():
+            pipe = self.client.pipeline(transaction=False)
+            for tag_key in tag_keys:
+                pipe.smembers(tag_key)
+            members = await pipe.execute()
+            keys = sorted({text(member) for tag_members in members for member in tag_members})
+            if not keys:
+                return []
+            pipe = self.client.pipeline(transaction=False)
+            pipe.unlink(*keys)
+            for tag_key, tag_members in zip(tag_keys, members, strict=True):
+                if tag_members:  # only what was read: a key tagged since stays in the set
+                    pipe.srem(tag_key, *tag_members)
+            await pipe.execute()
+        return keys
 
     async def clear(self, prefix: str) -> int:
         """Delete every key under ``prefix`` (SCAN + UNLINK; never FLUSHDB)."""

@@ -10,11 +10,12 @@ than failing at once.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from otel_cache.config import CacheConfig
 
-__all__ = ["SCAN_BATCH", "glob_escape", "pool_options", "stored"]
+__all__ = ["SCAN_BATCH", "add_to_tags", "glob_escape", "pool_options", "stored", "text"]
 
 SCAN_BATCH = 500
 
@@ -30,6 +31,25 @@ def pool_options(config: CacheConfig, retry: Any) -> dict[str, Any]:
         "timeout": config.redis_connect_timeout,
         "decode_responses": False,
     }
+
+
+def add_to_tags(pipe: Any, tag_keys: Sequence[str], keys: Sequence[str], ttl_ms: int | None) -> None:
+    """Queue: each tag set gains ``keys`` and lives at least as long as they do.
+
+    One command per tag key (a single key each, so it works on a cluster too); the set's
+    expiry is set when it has none (NX) and only ever extended (GT).
+    """
+    for tag_key in tag_keys:
+        pipe.sadd(tag_key, *keys)
+        if ttl_ms is None:
+            pipe.persist(tag_key)
+        else:
+            pipe.pexpire(tag_key, ttl_ms, nx=True)
+            pipe.pexpire(tag_key, ttl_ms, gt=True)
+
+
+def text(member: bytes | str) -> str:
+    return member.decode() if isinstance(member, bytes) else member
 
 
 def glob_escape(text: str) -> str:

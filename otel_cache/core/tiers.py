@@ -56,6 +56,7 @@ from otel_cache.core.breaker import BreakerState, CircuitBreaker
 from otel_cache.core.coherence import Coherence
 from otel_cache.core.keys import L2KeyBuilder
 from otel_cache.core.serialization import Serializer, make_serializer
+from otel_cache.core.tags import TAG_MARK, TagIndex
 from otel_cache.core.ttl import NO_EXPIRY, resolve_ttl
 from otel_cache.errors import (
     BackendBusyError,
@@ -143,6 +144,8 @@ class TierCore:
         self._unsynced_seq = 0
         self._inflight: dict[Hashable, list[Any]] = {}  # key -> [writes running, overlapped]
         self.coherence = coherence
+        self._tags = TagIndex()
+        self._pending_tags: set[str] = set()  # tag invalidations Redis refused, retried by the repair
         self._max_unsynced = max_unsynced
         self.repairs = self.unsynced_dropped = 0
         self.clear_pending = False
@@ -299,6 +302,36 @@ class TierCore:
             if not overlap[0]:
                 del self._inflight[key]
             return bool(overlap[1])
+
+    # -- tags ----------------------------------------------------------------------------
+
+    def tag_keys(self, tags: tuple[str, ...]) -> list[str]:
+        """The Redis keys of the tag sets of ``tags``."""
+        prefix = self.l2_key.prefix + TAG_MARK
+        return [prefix + tag for tag in tags]
+
+    def tagged(self, tags: tuple[str, ...], keys: Iterable[Hashable]) -> None:
+        """These keys were written with ``tags`` (remembered for this process's L1)."""
+        if tags:
+            with self._lock:
+                self._tags.add(tags, keys)
+
+    def untag(self, tags: tuple[str, ...]) -> set[Hashable]:
+        """The keys of this process that carried ``tags``; the tags are forgotten here."""
+        with self._lock:
+            return self._tags.pop(tags)
+
+    def tags_failed(self, tags: tuple[str, ...]) -> None:
+        """Redis did not take the invalidation of ``tags``: the repair retries it."""
+        with self._lock:
+            self._pending_tags.update(tags)
+        if self.coherence is not None:
+            self.coherence.kick()
+
+    def take_pending_tags(self) -> tuple[str, ...]:
+        with self._lock:
+            tags, self._pending_tags = tuple(self._pending_tags), set()
+        return tags
 
     # -- other processes ----------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from contextlib import nullcontext
 from typing import Any, TypeVar, cast
 
 from otel_cache.backends.protocol import AsyncBackend
+from otel_cache.core.tags import tag_names
 from otel_cache.core.tiers import MISSING
 from otel_cache.core.ttl import validate_ttl
 from otel_cache.errors import BackendError
@@ -43,9 +44,9 @@ class AsyncAPI(SharedState[K, V]):
             return value
         return await self._adrive(self.flows.get_l2(key, default))  # type: ignore[no-any-return]
 
-    async def aput(self, key: K, value: V, ttl: float | None = None) -> bool:
+    async def aput(self, key: K, value: V, ttl: float | None = None, *, tags: Iterable[str] = ()) -> bool:
         """Async ``put``."""
-        return await self._adrive(self.flows.put(key, value, ttl))  # type: ignore[no-any-return]
+        return await self._adrive(self.flows.put(key, value, ttl, tags=tag_names(tags)))  # type: ignore[no-any-return]
 
     async def adelete(self, key: K) -> bool:
         """Async ``delete``."""
@@ -55,22 +56,38 @@ class AsyncAPI(SharedState[K, V]):
         """Async ``get_many``."""
         return await self._adrive(self.flows.get_many(keys))  # type: ignore[no-any-return]
 
-    async def aput_many(self, items: Mapping[K, V] | Iterable[tuple[K, V]], ttl: float | None = None) -> int:
+    async def aput_many(
+        self,
+        items: Mapping[K, V] | Iterable[tuple[K, V]],
+        ttl: float | None = None,
+        *,
+        tags: Iterable[str] = (),
+    ) -> int:
         """Async ``put_many``."""
         pairs = list(items.items() if isinstance(items, Mapping) else items)
-        return await self._adrive(self.flows.put_many(pairs, ttl))  # type: ignore[no-any-return]
+        return await self._adrive(self.flows.put_many(pairs, ttl, tags=tag_names(tags)))  # type: ignore[no-any-return]
 
     async def aget_or_set(
-        self, key: K, loader: Callable[[], Awaitable[V]] | Callable[[], V], ttl: float | None = None
+        self,
+        key: K,
+        loader: Callable[[], Awaitable[V]] | Callable[[], V],
+        ttl: float | None = None,
+        *,
+        tags: Iterable[str] = (),
     ) -> V:
         """Async ``get_or_set``; ``loader`` may be a coroutine function or a plain function."""
         validate_ttl(ttl)  # before the loader runs: its value would be lost
+        names = tag_names(tags)
         value = await self.aget(key, MISSING)
         if value is not MISSING:
             return value  # type: ignore[return-value]
         handler = hooks.current()
         waiting = None if handler is None else lambda: handler.load_wait(self, key)
-        return await self.async_flights.run(key, lambda: self._aload(key, loader, ttl), waiting)
+        return await self.async_flights.run(key, lambda: self._aload(key, loader, ttl, names), waiting)
+
+    async def ainvalidate_tags(self, tags: Iterable[str]) -> int:
+        """Async ``invalidate_tags``."""
+        return await self._adrive(self.flows.invalidate_tags(tag_names(tags)))  # type: ignore[no-any-return]
 
     async def aclear(self) -> int:
         """Async ``clear``."""
@@ -105,7 +122,11 @@ class AsyncAPI(SharedState[K, V]):
         await self.aclose()
 
     async def _aload(
-        self, key: K, loader: Callable[[], Awaitable[V]] | Callable[[], V], ttl: float | None
+        self,
+        key: K,
+        loader: Callable[[], Awaitable[V]] | Callable[[], V],
+        ttl: float | None,
+        tags: tuple[str, ...],
     ) -> V:
         value = self.l1.get(key, MISSING)  # a flight that just ended may have stored it
         if value is not MISSING:
@@ -114,7 +135,7 @@ class AsyncAPI(SharedState[K, V]):
         with handler.load(self, key) if handler is not None else nullcontext():
             loaded = loader()
             result: V = await loaded if inspect.isawaitable(loaded) else loaded
-        await self._adrive(self.flows.put(key, result, ttl, strict=False))
+        await self._adrive(self.flows.put(key, result, ttl, strict=False, tags=tags))
         return result
 
     async def _adrive(self, flow: Flow) -> Any:

@@ -85,7 +85,9 @@ class Flows:
         self._fill(key, value, tiers.fill_ttl(stored[1], sent_at), token)
         return value
 
-    def put(self, key: Hashable, value: Any, ttl: float | None, *, strict: bool = True) -> Flow:
+    def put(
+        self, key: Hashable, value: Any, ttl: float | None, *, strict: bool = True, tags: tuple[str, ...] = ()
+    ) -> Flow:
         """Write-through: L1, then L2. Returns whether L1 took the value.
 
         A value L2 cannot encode stays in L1, its stale L2 copy is deleted, and
@@ -95,10 +97,12 @@ class Flows:
         l1_ttl, ttl_ms = tiers.ttls(ttl)
         l2_key = tiers.l2_key(key)
         if not tiers.l2_enabled:
+            tiers.tagged(tags, (key,))
             return self.l1.put(key, value, l1_ttl)
         tiers.write_started(key)
         written = False
         try:
+            tiers.tagged(tags, (key,))
             stored = self._store(key, value, l1_ttl)
             try:
                 data = tiers.encode(value)
@@ -110,7 +114,7 @@ class Flows:
                 return stored
             if self._l2_writable((l2_key,)):
                 try:
-                    yield Call("set", (l2_key, data, ttl_ms))
+                    yield Call("set", (l2_key, data, ttl_ms, tiers.tag_keys(tags)))
                 except BackendError as exc:
                     tiers.l2_write_failed((l2_key,), exc)
                 else:
@@ -171,7 +175,9 @@ class Flows:
                 self._fill(key, value, tiers.fill_ttl(stored[1], sent_at), token)
         return found
 
-    def put_many(self, items: Sequence[tuple[Hashable, Any]], ttl: float | None) -> Flow:
+    def put_many(
+        self, items: Sequence[tuple[Hashable, Any]], ttl: float | None, *, tags: tuple[str, ...] = ()
+    ) -> Flow:
         """Write-through of many pairs with one pipeline; returns how many L1 took.
 
         Values that cannot be encoded are kept in L1 and skipped in L2; one
@@ -180,6 +186,7 @@ class Flows:
         tiers = self.tiers
         l1_ttl, ttl_ms = tiers.ttls(ttl)
         pairs = [(key, tiers.l2_key(key), value) for key, value in items]
+        tiers.tagged(tags, [key for key, _, _ in pairs])
         if not tiers.l2_enabled:
             return self.l1.put_many([(key, value) for key, _, value in pairs], l1_ttl)
         for key, _, _ in pairs:
@@ -203,7 +210,7 @@ class Flows:
             written_keys = [l2_key for l2_key, _ in encoded]
             if encoded and self._l2_writable(written_keys):
                 try:
-                    yield Call("set_many", (encoded, ttl_ms))
+                    yield Call("set_many", (encoded, ttl_ms, tiers.tag_keys(tags)))
                 except BackendError as exc:
                     tiers.l2_write_failed(written_keys, exc)
                 else:
@@ -248,6 +255,39 @@ class Flows:
         tiers.clear_finished(ok=True)
         return removed
 
+    def invalidate_tags(self, tags: tuple[str, ...]) -> Flow:
+        """Remove every entry carrying one of ``tags`` from L1 and L2; the other processes are told.
+
+        Returns how many keys were removed (in this process's L1 or in Redis). If Redis
+        refuses, this process's L1 is cleaned and the Redis half is retried by the repair.
+        """
+        tiers = self.tiers
+        local = tiers.untag(tags)
+        for key in local:
+            self.l1.delete(key)
+        if not tiers.l2_enabled or not tags:
+            return len(local)
+        try:
+            allowed = tiers.l2_allowed()
+        except CircuitOpenError:
+            tiers.tags_failed(tags)
+            raise
+        if not allowed:
+            tiers.tags_failed(tags)
+            return len(local)
+        try:
+            removed: list[str] = yield Call("invalidate_tags", (tiers.tag_keys(tags),))
+        except BackendError as exc:
+            tiers.tags_failed(tags)
+            tiers.l2_failed(exc)
+            return len(local)
+        tiers.l2_succeeded()
+        keys = tiers.remote_invalidated(removed)  # reads in flight do not fill these
+        for key in keys:
+            self.l1.delete(key)
+        tiers.mark_synced(removed)  # announced: every other process drops them
+        return len(local | set(keys))
+
     def repair(self, limit: int = 500) -> Flow:
         """Outage repair, without waiting for reads: retry a failed clear, then delete the L2
         copies of up to ``limit`` unsynced keys (the tier core announces them). Returns how many."""
@@ -262,6 +302,19 @@ class Flows:
         if tiers.clear_pending:
             yield from self._clear_l2(allowed=True)
             return 0
+        pending_tags = tiers.take_pending_tags()
+        if pending_tags:
+            try:
+                removed = yield Call("invalidate_tags", (tiers.tag_keys(pending_tags),))
+            except BackendError as exc:
+                tiers.tags_failed(pending_tags)
+                tiers.l2_failed(exc)
+                return 0
+            tiers.l2_succeeded()
+            for key in tiers.remote_invalidated(removed):
+                self.l1.delete(key)
+            tiers.mark_synced(removed)
+            return len(pending_tags)
         marks = tiers.unsynced_batch(limit)
         if not marks:
             return 0

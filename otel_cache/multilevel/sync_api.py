@@ -8,6 +8,7 @@ from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Any, TypeVar, cast
 
 from otel_cache.backends.protocol import SyncBackend
+from otel_cache.core.tags import tag_names
 from otel_cache.core.tiers import MISSING
 from otel_cache.core.ttl import validate_ttl
 from otel_cache.errors import BackendError
@@ -36,9 +37,10 @@ class SyncAPI(SharedState[K, V]):
             return value
         return self._drive(self.flows.get_l2(key, default))  # type: ignore[no-any-return]
 
-    def put(self, key: K, value: V, ttl: float | None = None) -> bool:
-        """Write-through to L1 and L2; ``ttl`` seconds (``None``: the default TTL)."""
-        return self._drive(self.flows.put(key, value, ttl))  # type: ignore[no-any-return]
+    def put(self, key: K, value: V, ttl: float | None = None, *, tags: Iterable[str] = ()) -> bool:
+        """Write-through to L1 and L2; ``ttl`` seconds (``None``: the default TTL); ``tags``: see
+        :meth:`invalidate_tags`."""
+        return self._drive(self.flows.put(key, value, ttl, tags=tag_names(tags)))  # type: ignore[no-any-return]
 
     def delete(self, key: K) -> bool:
         """Remove ``key`` from both levels; True if either held it."""
@@ -48,20 +50,34 @@ class SyncAPI(SharedState[K, V]):
         """The keys found (L1, then one MGET for the rest); misses are left out."""
         return self._drive(self.flows.get_many(keys))  # type: ignore[no-any-return]
 
-    def put_many(self, items: Mapping[K, V] | Iterable[tuple[K, V]], ttl: float | None = None) -> int:
+    def put_many(
+        self,
+        items: Mapping[K, V] | Iterable[tuple[K, V]],
+        ttl: float | None = None,
+        *,
+        tags: Iterable[str] = (),
+    ) -> int:
         """Write-through of many pairs (one pipeline); returns how many L1 took."""
         pairs = list(items.items() if isinstance(items, Mapping) else items)
-        return self._drive(self.flows.put_many(pairs, ttl))  # type: ignore[no-any-return]
+        return self._drive(self.flows.put_many(pairs, ttl, tags=tag_names(tags)))  # type: ignore[no-any-return]
 
-    def get_or_set(self, key: K, loader: Callable[[], V], ttl: float | None = None) -> V:
+    def get_or_set(
+        self, key: K, loader: Callable[[], V], ttl: float | None = None, *, tags: Iterable[str] = ()
+    ) -> V:
         """The cached value, or ``loader()``'s, stored; concurrent misses call ``loader`` once."""
         validate_ttl(ttl)  # before the loader runs: its value would be lost
+        names = tag_names(tags)
         value = self.get(key, MISSING)
         if value is not MISSING:
             return value  # type: ignore[return-value]
         handler = hooks.current()
         waiting = None if handler is None else lambda: handler.load_wait(self, key)
-        return self.sync_flights.run(key, lambda: self._load(key, loader, ttl), waiting)
+        return self.sync_flights.run(key, lambda: self._load(key, loader, ttl, names), waiting)
+
+    def invalidate_tags(self, tags: Iterable[str]) -> int:
+        """Remove every entry put with one of ``tags`` from L1, from Redis and from the L1 of
+        every other process on the same Redis and namespace; returns how many keys it found."""
+        return self._drive(self.flows.invalidate_tags(tag_names(tags)))  # type: ignore[no-any-return]
 
     def clear(self) -> int:
         """Empty L1 and this cache's namespace in L2; returns the L2 keys removed."""
@@ -101,7 +117,7 @@ class SyncAPI(SharedState[K, V]):
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _load(self, key: K, loader: Callable[[], V], ttl: float | None) -> V:
+    def _load(self, key: K, loader: Callable[[], V], ttl: float | None, tags: tuple[str, ...]) -> V:
         value = self.l1.get(key, MISSING)  # a flight that just ended may have stored it
         if value is not MISSING:
             return cast(V, value)
@@ -111,7 +127,7 @@ class SyncAPI(SharedState[K, V]):
         else:
             with handler.load(self, key):
                 value = loader()
-        self._drive(self.flows.put(key, value, ttl, strict=False))
+        self._drive(self.flows.put(key, value, ttl, strict=False, tags=tags))
         return value
 
     def _drive(self, flow: Flow) -> Any:

@@ -6,7 +6,7 @@ reset period is crossed with a ``ManualClock`` instead of waiting.
 
 These tests pin down the L2 failure policy, so the invalidation channel is off here
 (``invalidation=False``): with it on, L1 takes no copies while the channel is down,
-which is what ``tests/multilevel/test_coherence.py`` tests, with real processes.
+which is what ``tests/multilevel/test_many_processes.py`` tests, with real processes.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from fastapi.encoders import jsonable_encoder
 from starlette.requests import Request
 from starlette.responses import Response
 
+from otel_cache.core.tags import tag_names
 from otel_cache.core.ttl import validate_ttl
 from otel_cache.errors import InvalidTTLError, SerializationError
 from otel_cache.integrations.fastapi import policy
@@ -49,6 +50,7 @@ class _UncacheableError(Exception):
 @dataclass(frozen=True, slots=True)
 class _Settings:
     ttl: float
+    tags: tuple[str, ...]
     vary: tuple[str, ...]
     namespace: str
     cache: MultiLevelCache[Any, Any] | None
@@ -79,6 +81,7 @@ def cached(
     ttl: float = 60,
     *,
     vary_headers: Iterable[str] = (),
+    tags: Iterable[str] = (),
     namespace: str = "http",
     cache: MultiLevelCache[Any, Any] | None = None,
     clock: Callable[[], float] = time.time,
@@ -94,6 +97,8 @@ def cached(
     Args:
         ttl: seconds a response stays cached (``math.inf``: until evicted).
         vary_headers: request headers whose values are part of the key (and of ``Vary``).
+        tags: tags of every response this endpoint caches: ``invalidate_tags(tags)`` on the
+            cache (or a manager) removes them all, in every process.
         namespace: prefix of the cache keys, which are hashes of the endpoint, method,
             path, sorted query parameters and ``vary_headers`` values.
         cache: the cache to use; by default the process-wide managers' cache
@@ -110,6 +115,7 @@ def cached(
     seconds = validate_ttl(ttl)
     if seconds is None:
         raise InvalidTTLError("ttl must be a number of seconds, not None")
+    names = tag_names(tags)
     vary = policy.normalise_vary([vary_headers] if isinstance(vary_headers, str) else vary_headers)
     if not isinstance(namespace, str) or not namespace or ":" in namespace:
         raise ValueError(f"namespace must be a non-empty string without ':', got {namespace!r}")
@@ -120,6 +126,7 @@ def cached(
         signature, request_param, response_param = _endpoint_params(func)
         settings = _Settings(
             ttl=seconds,
+            tags=names,
             vary=vary,
             namespace=namespace,
             cache=cache,
@@ -164,12 +171,12 @@ def _async_endpoint(func: Callable[..., Any], settings: _Settings) -> Callable[.
         try:
             entry = None
             if plan.action is Action.LOOKUP:
-                data = await store.aget_or_set(plan.key, load, settings.ttl)
+                data = await store.aget_or_set(plan.key, load, settings.ttl, tags=settings.tags)
                 entry = _usable(data, plan, settings, loaded)
             if entry is None:  # REFRESH, or what the cache held cannot answer this request
                 data = await load()
                 try:
-                    await store.aput(plan.key, data, settings.ttl)
+                    await store.aput(plan.key, data, settings.ttl, tags=settings.tags)
                 except SerializationError:
                     log.warning(
                         "@cached %s: response kept in L1 only (L2 cannot encode it)", settings.endpoint
@@ -206,12 +213,12 @@ def _sync_endpoint(func: Callable[..., Any], settings: _Settings) -> Callable[..
         try:
             entry = None
             if plan.action is Action.LOOKUP:
-                data = store.get_or_set(plan.key, load, settings.ttl)
+                data = store.get_or_set(plan.key, load, settings.ttl, tags=settings.tags)
                 entry = _usable(data, plan, settings, loaded)
             if entry is None:  # REFRESH, or what the cache held cannot answer this request
                 data = load()
                 try:
-                    store.put(plan.key, data, settings.ttl)
+                    store.put(plan.key, data, settings.ttl, tags=settings.tags)
                 except SerializationError:
                     log.warning(
                         "@cached %s: response kept in L1 only (L2 cannot encode it)", settings.endpoint
