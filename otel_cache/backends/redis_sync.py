@@ -81,7 +81,8 @@ class RedisBackend:
             pipe.execute()
 
     def invalidate_tags(self, tag_keys: Sequence[str]) -> list[str]:
-        """Delete every key in the tag sets ``tag_keys`` and take them out of the sets; the keys."""
+        """Delete every key in the tag sets ``tag_keys`` and take them out of the sets; the keys
+        that held an entry."""
         if not tag_keys:
             return []
         with map_redis_errors():
@@ -93,12 +94,13 @@ class RedisBackend:
             if not keys:
                 return []
             pipe = self.client.pipeline(transaction=False)
-            pipe.unlink(*keys)
+            for key in keys:  # one UNLINK each: its reply says whether the key held an entry
+                pipe.unlink(key)
             for tag_key, tag_members in zip(tag_keys, members, strict=True):
                 if tag_members:  # only what was read: a key tagged since stays in the set
                     pipe.srem(tag_key, *tag_members)
-            pipe.execute()
-        return keys
+            replies = pipe.execute()
+        return [key for key, removed in zip(keys, replies, strict=False) if removed]
 
     def clear(self, prefix: str) -> int:
         """Delete every key under ``prefix`` (SCAN + UNLINK; never FLUSHDB)."""

@@ -420,7 +420,8 @@ class TierCore:
             self.coherence.announce(synced)
 
     def has_unsynced(self) -> bool:
-        return bool(self._unsynced) or self.clear_pending
+        """Whether a repair is due: unsynced keys, a failed clear or a failed tag invalidation."""
+        return self.clear_pending or bool(self._unsynced) or bool(self._pending_tags)
 
     def is_unsynced(self, l2_key: str) -> bool:
         """Whether L2 may hold a stale copy of ``l2_key`` (read it: no; repair it first)."""

@@ -258,13 +258,11 @@ class Flows:
     def invalidate_tags(self, tags: tuple[str, ...]) -> Flow:
         """Remove every entry carrying one of ``tags`` from L1 and L2; the other processes are told.
 
-        Returns how many keys were removed (in this process's L1 or in Redis). If Redis
-        refuses, this process's L1 is cleaned and the Redis half is retried by the repair.
+        Returns how many entries were removed (from this process's L1 or from Redis). If
+        Redis refuses, this process's L1 is cleaned and the Redis half is retried by the repair.
         """
         tiers = self.tiers
-        local = tiers.untag(tags)
-        for key in local:
-            self.l1.delete(key)
+        local = {key for key in tiers.untag(tags) if self.l1.delete(key)}
         if not tiers.l2_enabled or not tags:
             return len(local)
         try:

@@ -46,16 +46,17 @@ class CacheAdapter:
     def l2_key(self, key: Any) -> str:
         return self.ml.tiers.l2_key(key)
 
-    async def _call(self, name: str, *args: Any) -> Any:
+    async def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
         if self.api == "sync":
-            return getattr(self.target, name)(*args)
-        return await getattr(self.target, "a" + name)(*args)
+            return getattr(self.target, name)(*args, **kwargs)
+        return await getattr(self.target, "a" + name)(*args, **kwargs)
 
     async def get(self, key: Any, default: Any = None) -> Any:
         return await self._call("get", key, default)
 
-    async def put(self, key: Any, value: Any, ttl: Any = None) -> bool:
-        return await self._call("put", key, value, ttl)  # type: ignore[no-any-return]
+    async def put(self, key: Any, value: Any, ttl: Any = None, **tags: Any) -> bool:
+        """``tags=[...]``: MultiLevelCache only."""
+        return await self._call("put", key, value, ttl, **tags)  # type: ignore[no-any-return]
 
     async def delete(self, key: Any) -> bool:
         return await self._call("delete", key)  # type: ignore[no-any-return]
@@ -63,13 +64,19 @@ class CacheAdapter:
     async def get_many(self, keys: Iterable[Any]) -> dict[Any, Any]:
         return await self._call("get_many", keys)  # type: ignore[no-any-return]
 
-    async def put_many(self, items: Mapping[Any, Any] | Iterable[tuple[Any, Any]], ttl: Any = None) -> int:
-        return await self._call("put_many", items, ttl)  # type: ignore[no-any-return]
+    async def put_many(
+        self, items: Mapping[Any, Any] | Iterable[tuple[Any, Any]], ttl: Any = None, **tags: Any
+    ) -> int:
+        return await self._call("put_many", items, ttl, **tags)  # type: ignore[no-any-return]
 
-    async def get_or_set(self, key: Any, loader: Callable[[], Any], ttl: Any = None) -> Any:
+    async def get_or_set(self, key: Any, loader: Callable[[], Any], ttl: Any = None, **tags: Any) -> Any:
         """MultiLevelCache only; ``loader`` is a plain function (both APIs accept one)."""
         assert self.multilevel, "AsyncLRUCache has no get_or_set"
-        return await self._call("get_or_set", key, loader, ttl)
+        return await self._call("get_or_set", key, loader, ttl, **tags)
+
+    async def invalidate_tags(self, tags: Any) -> int:
+        """MultiLevelCache only."""
+        return await self._call("invalidate_tags", tags)  # type: ignore[no-any-return]
 
     async def clear(self) -> Any:
         return await self._call("clear")

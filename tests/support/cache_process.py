@@ -1,7 +1,7 @@
 """Another instance, in a process of its own: a ``MultiLevelCache`` driven over pipes.
 
     with CacheProcess(url, namespace="ns", api="async") as other:
-        other.call("put", "k", 1)
+        other.call("put", "k", 1)             # or ("put", "k", 1, ["tag"])
         other.call("get", "k")          # {"found": True, "value": 1}
         other.call("l1", "k")           # what its L1 holds, without going to Redis
         other.call("coherence")         # its invalidation counters
@@ -83,7 +83,12 @@ class CacheProcess:
 def _run(cache: Any, api: str, op: str, args: list[Any]) -> Any:
     async_api = api == "async"
     if op == "put":
-        return cache.aput(args[0], args[1]) if async_api else cache.put(args[0], args[1])
+        tags = args[2] if len(args) > 2 else ()
+        return (
+            cache.aput(args[0], args[1], tags=tags) if async_api else cache.put(args[0], args[1], tags=tags)
+        )
+    if op == "invalidate_tags":
+        return cache.ainvalidate_tags(args[0]) if async_api else cache.invalidate_tags(args[0])
     if op == "get":
         return cache.aget(args[0], MISSING) if async_api else cache.get(args[0], MISSING)
     if op == "delete":
