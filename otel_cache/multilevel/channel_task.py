@@ -24,7 +24,7 @@ from otel_cache.core.tiers import TierCore
 from otel_cache.errors import BackendError, CacheError
 from otel_cache.l1.cache import AsyncLRUCache
 from otel_cache.multilevel.channel_apply import apply_message, lose_channel
-from otel_cache.multilevel.channel_thread import HEARTBEAT_S, REPAIR_S, STALL_S
+from otel_cache.multilevel.channel_thread import HEARTBEAT_S, LINGER_S, REPAIR_S, STALL_S
 from otel_cache.multilevel.flows import Flow, Flows
 
 __all__ = ["ChannelTasks"]
@@ -164,6 +164,7 @@ class ChannelTasks:
                         await asyncio.sleep(REPAIR_S)  # retry what Redis refused
                     else:
                         await self._kick.wait()
+                await asyncio.sleep(LINGER_S)  # let a burst of writes join this message
                 self._kicked = False
                 self._kick.clear()
                 if self._stopping:

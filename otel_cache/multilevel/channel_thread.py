@@ -7,7 +7,7 @@
         │                       └─ error ──────────────────────────────────┤
         └──── backoff (0.05 s doubling to 1 s) <── down: L1 emptied ───────┘
 
-    publisher ── woken by a write (or every REPAIR_S while work is left) ──>
+    publisher ── woken by a write (or every REPAIR_S while work is left), waits LINGER_S ──>
                  outage repair (a flow: delete unsynced L2 copies) ─> PUBLISH batches
 
 Both are daemon threads named after the cache, started on the cache's first use of
@@ -35,13 +35,14 @@ from otel_cache.l1.cache import AsyncLRUCache
 from otel_cache.multilevel.channel_apply import apply_message, lose_channel
 from otel_cache.multilevel.flows import Flow, Flows
 
-__all__ = ["HEARTBEAT_S", "REPAIR_S", "STALL_S", "ChannelThreads"]
+__all__ = ["HEARTBEAT_S", "LINGER_S", "REPAIR_S", "STALL_S", "ChannelThreads"]
 
 log = logging.getLogger("otel_cache")
 
 HEARTBEAT_S = 1.0  # a silent subscription is pinged this often
 STALL_S = 5.0  # and counted lost after this long without any reply
 REPAIR_S = 0.25  # how often unfinished repairs and unsent messages are retried
+LINGER_S = 0.001  # a woken publisher waits this long for more keys before it publishes
 _BACKOFF_S = (0.05, 1.0)
 
 
@@ -68,7 +69,7 @@ class ChannelThreads:
 
     def start(self) -> None:
         assert self._tiers.coherence is not None
-        self._tiers.coherence.wake = self._kick.set
+        self._tiers.coherence.wake = self._wake
         for target, role in ((self._listen, "listener"), (self._publish, "publisher")):
             thread = threading.Thread(
                 target=target, name=f"otel-cache-{role}:{self._config.name}", daemon=True
@@ -96,6 +97,10 @@ class ChannelThreads:
                 thread.join(timeout)
         if self._tiers.coherence is not None:
             self._tiers.coherence.wake = None
+
+    def _wake(self) -> None:
+        if not self._kick.is_set():  # Event.set takes a lock: skip it while a wake is pending
+            self._kick.set()
 
     def _listen(self) -> None:
         backoff = _BACKOFF_S[0]
@@ -137,6 +142,7 @@ class ChannelThreads:
             while not self._stop.is_set():
                 busy = coherence.has_pending() or self._tiers.has_unsynced()
                 self._kick.wait(REPAIR_S if busy else None)
+                self._stop.wait(LINGER_S)  # let a burst of writes join this message
                 self._kick.clear()
                 if self._stop.is_set():
                     break
