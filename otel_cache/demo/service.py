@@ -12,8 +12,9 @@ Add ``--redis-url redis://127.0.0.1:6379/0`` (or ``OTEL_CACHE_REDIS_URL``) to pu
 behind L1; both modes use the namespace ``otel-cache-demo`` and the same keys, so one
 reads what the other stored (give each its own ``--namespace``, or flush Redis, between
 runs that must start cold); the invalidation channel is off, so that one service's
-stores do not evict the other's L1 copies of the same results. Set ``OTEL_EXPORTER_OTLP_ENDPOINT`` to export traces and
-metrics over OTLP/HTTP (:mod:`otel_cache.demo.telemetry`).
+stores do not evict the other's L1 copies of the same results. Set
+``OTEL_EXPORTER_OTLP_ENDPOINT`` to export traces and metrics over OTLP/HTTP
+(:mod:`otel_cache.demo.telemetry`).
 
 =================  ===============================  ===============================
                    ``--mode sync`` (legacy)          ``--mode async`` (ADR-014)
