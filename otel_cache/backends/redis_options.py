@@ -15,7 +15,7 @@ from typing import Any
 
 from otel_cache.config import CacheConfig
 
-__all__ = ["SCAN_BATCH", "add_to_tags", "glob_escape", "pool_options", "stored", "text"]
+__all__ = ["SCAN_BATCH", "add_to_tags", "glob_escape", "pool_options", "redis_db", "stored", "text"]
 
 SCAN_BATCH = 500
 
@@ -50,6 +50,13 @@ def add_to_tags(pipe: Any, tag_keys: Sequence[str], keys: Sequence[str], ttl_ms:
 
 def text(member: bytes | str) -> str:
     return member.decode() if isinstance(member, bytes) else member
+
+
+def redis_db(url: str) -> int:
+    """The database number a Redis URL selects (0 when it names none)."""
+    from redis.connection import parse_url
+
+    return int(parse_url(url).get("db", 0))
 
 
 def glob_escape(text: str) -> str:

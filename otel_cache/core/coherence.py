@@ -1,9 +1,9 @@
 """Coherence between processes: the invalidation messages and what a process does with them.
 
-Every process on one Redis and namespace subscribes to one pub/sub channel,
-``{namespace}:__invalidate__``. After its write, delete or clear reached Redis, a
-process announces the L2 keys; the others drop their L1 copies and read Redis next
-time::
+Every process on one Redis, database and namespace subscribes to one pub/sub
+channel, ``{namespace}:__invalidate__`` (``:{db}`` appended for a database other
+than 0). After its write, delete or clear reached Redis, a process announces the
+L2 keys; the others drop their L1 copies and read Redis next time::
 
     process A                       Redis                         process B
     put(k, v2) ─ SET k ──────────>  k = v2
@@ -59,9 +59,10 @@ MAX_BATCH = 1_000
 MAX_PENDING = 100_000
 
 
-def channel_name(namespace: str) -> str:
-    """The invalidation channel of a namespace (a channel is not a key: ``clear`` leaves it)."""
-    return f"{namespace}:__invalidate__"
+def channel_name(namespace: str, db: int = 0) -> str:
+    """The invalidation channel of a namespace in database ``db`` (a channel is not a key:
+    ``clear`` leaves it). Pub/sub ignores databases, so the number is part of the name."""
+    return f"{namespace}:__invalidate__" if db == 0 else f"{namespace}:__invalidate__:{db}"
 
 
 def instance_id() -> str:

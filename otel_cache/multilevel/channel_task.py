@@ -18,6 +18,7 @@ from typing import Any
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from otel_cache.backends.redis_channel_async import AsyncRedisChannel
+from otel_cache.backends.redis_options import redis_db
 from otel_cache.config import CacheConfig
 from otel_cache.core.coherence import channel_name
 from otel_cache.core.tiers import TierCore
@@ -48,7 +49,8 @@ class ChannelTasks:
     ) -> None:
         self._owner, self._config, self._tiers, self._l1 = owner, config, tiers, l1
         self._flows, self._drive = flows, drive
-        self._channel = channel_name(config.namespace)
+        assert config.redis_url is not None
+        self._channel = channel_name(config.namespace, redis_db(config.redis_url))
         self._up = asyncio.Event()
         self._kick = asyncio.Event()
         self._kicked = False

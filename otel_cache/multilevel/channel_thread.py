@@ -27,6 +27,7 @@ from typing import Any
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from otel_cache.backends.redis_channel import RedisChannel
+from otel_cache.backends.redis_options import redis_db
 from otel_cache.config import CacheConfig
 from otel_cache.core.coherence import channel_name
 from otel_cache.core.tiers import TierCore
@@ -60,7 +61,8 @@ class ChannelThreads:
     ) -> None:
         self._owner, self._config, self._tiers, self._l1 = owner, config, tiers, l1
         self._flows, self._drive = flows, drive
-        self._channel = channel_name(config.namespace)
+        assert config.redis_url is not None
+        self._channel = channel_name(config.namespace, redis_db(config.redis_url))
         self._stop = threading.Event()
         self._up = threading.Event()
         self._kick = threading.Event()

@@ -94,6 +94,7 @@ def test_a_lost_channel_counts_one_flush_per_loss() -> None:
 
 def test_the_channel_is_named_after_the_namespace() -> None:
     assert channel_name("svc") == "svc:__invalidate__"
+    assert channel_name("svc", 3) == "svc:__invalidate__:3"  # pub/sub ignores databases
 
 
 @pytest.mark.parametrize(
