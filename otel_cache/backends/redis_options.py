@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from otel_cache.config import CacheConfig
 
@@ -53,10 +54,13 @@ def text(member: bytes | str) -> str:
 
 
 def redis_db(url: str) -> int:
-    """The database number a Redis URL selects (0 when it names none)."""
-    from redis.connection import parse_url
-
-    return int(parse_url(url).get("db", 0))
+    """The database number a Redis URL selects: ``redis://h/3``, ``unix:///s.sock?db=3`` (else 0)."""
+    parts = urlsplit(url)
+    for name, value in parse_qsl(parts.query):
+        if name == "db" and value.isdigit():
+            return int(value)
+    path = parts.path.strip("/")
+    return int(path) if parts.scheme != "unix" and path.isdigit() else 0
 
 
 def glob_escape(text: str) -> str:
