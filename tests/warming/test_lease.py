@@ -500,32 +500,6 @@ async def test_a_redis_outage_stops_warming_and_the_lease_is_taken_again_after_i
     assert shell.leftovers() == []
 
 
-async def test_stop_from_inside_the_loader_ends_the_warmer_and_releases_the_lease(
-    shell: Shell, make_cache: Any, redis_url: str, namespace: str, raw_redis: redis.Redis
-) -> None:
-    config = CacheConfig(redis_url=redis_url, namespace=namespace, invalidation=False)
-    warmer: Any = None
-    stopped: list[object] = []
-
-    def loader(key: str) -> str:
-        if not stopped:
-            stopped.append(warmer.stop() if not shell.async_mode else asyncio.ensure_future(warmer.stop()))
-        return key
-
-    warmer = shell.make(
-        make_cache(config), loader, ["a", "b"], interval=FAST, name="users", lease_ttl=SHORT_LEASE
-    )
-    await shell.start(warmer)
-    await eventually(lambda: bool(stopped) and not warmer.running, within=WAIT)
-    if shell.async_mode:
-        await stopped[0]  # type: ignore[misc]
-    else:
-        assert stopped == [False], "from its own thread: the thread ends once the loader returns"
-    await eventually(lambda: raw_redis.exists(lease_key(namespace, "users")) == 0, within=WAIT)
-    assert not warmer.stats().leader
-    await eventually(lambda: shell.leftovers() == [], within=WAIT)
-
-
 async def test_warmers_of_different_names_lead_each_their_own(
     shell: Shell, make_cache: Any, redis_url: str, namespace: str
 ) -> None:
