@@ -126,6 +126,7 @@ class CoherenceStats:
     sent_keys: int
     received_messages: int
     received_keys: int
+    own_skipped: int  # this cache's own messages, come back and skipped
     ignored: dict[str, int]
     l1_flushes: int
     channel_losses: int
@@ -157,7 +158,7 @@ class Coherence:
         self._max_pending = max_pending
         self.wake: Any = None  # set by the publisher: called after keys are queued
         self.sent_messages = self.sent_keys = self.received_messages = self.received_keys = 0
-        self.l1_flushes = self.channel_losses = self.pending_dropped = 0
+        self.l1_flushes = self.channel_losses = self.pending_dropped = self.own_skipped = 0
         self.ignored: dict[str, int] = {}
         self.lags: deque[float] = deque(maxlen=10_000)  # seconds from send to receipt, latest
 
@@ -229,6 +230,7 @@ class Coherence:
                 self.ignored[message] = self.ignored.get(message, 0) + 1
                 return None
             if message.source == self.source:
+                self.own_skipped += 1
                 return None
             self.received_messages += 1
             self.received_keys += len(message.keys)
@@ -257,6 +259,7 @@ class Coherence:
                 sent_keys=self.sent_keys,
                 received_messages=self.received_messages,
                 received_keys=self.received_keys,
+                own_skipped=self.own_skipped,
                 ignored=dict(self.ignored),
                 l1_flushes=self.l1_flushes,
                 channel_losses=self.channel_losses,

@@ -42,6 +42,7 @@ def test_receive_skips_its_own_messages_and_counts_what_it_ignores() -> None:
     assert other.keys == ("k", "j")
     stats = coherence.stats()
     assert (stats.received_messages, stats.received_keys, stats.ignored) == (1, 2, {"garbage": 1})
+    assert stats.own_skipped == 1
 
 
 def test_announced_keys_leave_in_batches_of_at_most_max_batch() -> None:
