@@ -45,7 +45,8 @@ class ATTR:
     MODE: Final = "otel_cache.mode"  # sync | async
     LEVEL: Final = "otel_cache.level"  # l1 | l2
     RESULT: Final = "otel_cache.result"  # hit | miss (requests); success | failure (loads)
-    OPERATION: Final = "otel_cache.operation"  # get | set | delete | get_many | set_many | clear
+    # get | set | delete | get_many | set_many | clear | invalidate_tags
+    OPERATION: Final = "otel_cache.operation"
     EVICTION_REASON: Final = "otel_cache.eviction.reason"  # size | expired | deleted | rejected
     LOCK_TYPE: Final = (
         "otel_cache.lock.type"  # threading.Lock | threading.RLock | asyncio.Lock | single-flight

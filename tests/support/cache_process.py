@@ -9,7 +9,7 @@
 The child runs ``python -m tests.support.cache_process URL NAMESPACE API``: one JSON
 request per line on stdin, one JSON reply per line on stdout. With ``api="async"``
 every call runs on the child's event loop (the listener is a task there); with
-``"sync"`` on its main thread (the listener is a thread).
+``"sync"`` on its main thread (the listener is a thread). One request loop serves both.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -111,23 +112,6 @@ def _reply(out: IO[str], op: str, result: Any) -> None:
     out.flush()
 
 
-async def _amain(cache: Any, api: str) -> None:
-    loop = asyncio.get_running_loop()
-    while line := await loop.run_in_executor(None, sys.stdin.readline):
-        op, *args = json.loads(line)
-        try:
-            result = _run(cache, api, op, args)
-            if asyncio.iscoroutine(result):
-                result = await result
-        except Exception as exc:
-            sys.stdout.write(json.dumps({"error": repr(exc)}) + "\n")
-            sys.stdout.flush()
-            continue
-        _reply(sys.stdout, op, result)
-        if op == "close":
-            return
-
-
 def main() -> None:
     from otel_cache import CacheConfig, MultiLevelCache
 
@@ -136,20 +120,22 @@ def main() -> None:
         CacheConfig(redis_url=url, namespace=namespace, redis_timeout=0.2, redis_connect_timeout=0.5),
         async_mode=api == "async",
     )
-    if api == "async":
-        asyncio.run(_amain(cache, api))
-        return
+    loop = asyncio.new_event_loop()  # the async API's calls (and its listener task) run here
+    threading.Thread(target=loop.run_forever, daemon=True).start()
     for line in sys.stdin:
         op, *args = json.loads(line)
         try:
             result = _run(cache, api, op, args)
+            if asyncio.iscoroutine(result):
+                result = asyncio.run_coroutine_threadsafe(result, loop).result()
         except Exception as exc:
             sys.stdout.write(json.dumps({"error": repr(exc)}) + "\n")
             sys.stdout.flush()
             continue
         _reply(sys.stdout, op, result)
         if op == "close":
-            return
+            break
+    loop.call_soon_threadsafe(loop.stop)
 
 
 if __name__ == "__main__":
