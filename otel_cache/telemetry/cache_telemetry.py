@@ -3,8 +3,8 @@
 Metrics come in two kinds:
 
 * **Observable** instruments (requests, puts, evictions, entries, bytes, L2
-  errors, breaker state, contended locks, loads, coalesced waiters, warmer runs
-  and failures) read the caches' plain integer counters at collection time: an
+  errors, breaker state, contended locks, loads, coalesced waiters, warmer runs,
+  failures and leadership) read the caches' plain integer counters at collection time: an
   L1 hit costs them nothing.
 * **Histograms** (L2 operation duration, load duration, lock wait, warmer run
   duration) are recorded on slow paths only: an L2 call, a load, a contended
@@ -129,6 +129,7 @@ class CacheTelemetry:
         for spec, callback in (
             (METRICS.BREAKER_STATE, observe(_breaker_state)),
             (METRICS.CHANNEL_UP, observe(_channel_up)),
+            (METRICS.WARMER_LEADER, observe(_warmer_leader)),
         ):
             meter.create_observable_gauge(
                 spec.name, callbacks=[callback], unit=spec.unit, description=spec.description
@@ -476,6 +477,11 @@ def _warmer_runs(item: Any) -> Iterator[Observation]:
 def _warmer_failures(item: Any) -> Iterator[Observation]:
     if hasattr(item, "stats") and hasattr(item, "interval_s"):
         yield Observation(item.stats().failures, {ATTR.WARMER_NAME: item.name, **_mode_of(item)})
+
+
+def _warmer_leader(item: Any) -> Iterator[Observation]:
+    if hasattr(item, "stats") and hasattr(item, "interval_s"):
+        yield Observation(int(item.stats().leader), {ATTR.WARMER_NAME: item.name, **_mode_of(item)})
 
 
 def _histogram(meter: metrics.Meter, spec: Any, buckets: list[float]) -> metrics.Histogram:

@@ -223,6 +223,12 @@ class METRICS:
         "{failure}",
         "Keys the warmer failed to load or store.",
     )
+    WARMER_LEADER: Final = MetricSpec(
+        "otel_cache.warmer.leader",
+        "observable_gauge",
+        "{warmer}",
+        "1 while this process warms on schedule (with leader election: holds the warmer's lease), else 0.",
+    )
     LOOP_LAG: Final = MetricSpec(
         "otel_cache.event_loop.lag", "histogram", "s", "Event-loop lag: how late a sleep woke up."
     )

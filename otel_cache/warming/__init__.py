@@ -1,4 +1,4 @@
-"""Cache warming: keep a set of keys fresh by loading them on a schedule.
+"""Cache warming: keep a set of keys fresh by loading them on a schedule, in one process.
 
 A cache warmer runs as a thread in sync mode and as asyncio tasks in async mode::
 
@@ -32,7 +32,43 @@ its traceback at WARNING on the ``otel_cache.warming`` logger and counted::
 
     >>> warmer.stats()
     WarmerStats(runs=3, keys_warmed=5, keys_rejected=0, failures=1, last_run_duration_s=0.0012,
-                last_error='TimeoutError')
+                last_error='TimeoutError', leader=True, lease_acquired=1, lease_lost=0, lease_errors=0)
+
+One warmer per deployment. Uvicorn workers and replicas on one Redis would each run
+the warmer, doing every load and Redis write once per process. So when the cache has
+Redis configured (``cache.config.l2_enabled``; ``leader_election=None``, the default),
+a warmer of a given name warms in one process only, among all that share the Redis
+and the namespace: the one holding its lease, the key
+``{namespace}:\x1f#lease:warmer:{name}`` (``SET NX PX`` to take it, small Lua scripts to
+renew it while it holds this process's token or nobody's, and to release it only while
+it holds this process's)::
+
+    CacheWarmer(cache, load_user, keys, interval=60, name="users")                 # one process warms
+    CacheWarmer(cache, load_user, keys, interval=60, name="users", lease_ttl=30)   # hand-over after 30 s
+    CacheWarmer(cache, load_user, keys, interval=60, leader_election=False)        # every process warms
+
+- Every process tries every ``lease_ttl / 3`` seconds (``lease_ttl`` default 10 s): a
+  follower to take the lease, the leader to renew it. The lease lives in a thread
+  (``otel-cache-warmer-<name>-lease``, redis-py) or task (``redis.asyncio``) of its own,
+  so a slow loader never delays a renewal; the runs start when this process becomes
+  leader (at once, or one interval later with ``run_immediately=False``).
+- Hand-over: ``stop()`` ends the runs, then deletes the key, and another process leads
+  within ``lease_ttl / 3``; a process that dies (SIGKILL, OOM) leaves the key to expire,
+  and another leads within ``lease_ttl + lease_ttl / 3``.
+- A leader that cannot renew (Redis unreachable, or the key holds another token) stops
+  warming at once, its run in progress after the current key, and at the latest
+  ``lease_ttl`` after its last renewal was sent; it goes on trying, and warms again once
+  it leads again. While Redis is unreachable no process warms: the warmer fills Redis
+  for all, and the caches fail open anyway. Redis errors never end the warmer; they are
+  counted in ``lease_errors`` (``lease_lost`` counts lost terms) and logged once an outage.
+- ``run_once()`` warms in any process, leader or not: the lease gates the schedule only.
+- Without Redis (an L1-only cache, or a cache without ``config``) every process warms,
+  as ``leader_election=False`` does; ``leader_election=True`` then is a ``CacheConfigError``.
+
+``stats().leader`` and the gauge ``otel_cache.warmer.leader`` are 1 in the process that
+warms on schedule (without leader election: every started warmer). The decisions are
+in the pure :mod:`otel_cache.warming.lease`, the Redis I/O in ``lease_sync`` and
+``lease_async``.
 
 :class:`ThreadWarmer` and :class:`AsyncWarmer` are thin shells over one pure
 :class:`~otel_cache.warming.core.WarmerCore`, which holds the plan, the schedule,

@@ -33,6 +33,7 @@ from otel_cache.core.lru import Clock
 from otel_cache.core.ttl import validate_ttl
 from otel_cache.errors import CacheConfigError
 from otel_cache.telemetry import hooks
+from otel_cache.warming.lease import LeaseCore, LeaseStats
 
 __all__ = [
     "AsyncPutCache",
@@ -58,6 +59,7 @@ KeySource: TypeAlias = Iterable[K] | Callable[[], Iterable[K]]
 """The keys to warm: a fixed collection, or a callable asked for them at every run."""
 
 Stage = Literal["keys", "load", "store"]
+_NO_LEASE = LeaseStats()
 
 
 class PutCache(Protocol[K_contra, V_contra]):
@@ -83,6 +85,12 @@ class WarmerStats:
     ``failures`` counts keys whose load or store raised, plus runs whose key callable
     raised; ``keys_rejected`` counts puts the cache refused without raising (a value
     larger than its byte bound). ``last_error`` is the type name of the latest failure.
+
+    ``leader`` says whether this process warms on schedule now: with a lease (leader
+    election), while it holds the lease; without, while the warmer is started.
+    ``lease_acquired`` counts the terms this process won, ``lease_lost`` the terms that
+    ended other than by stopping (a failed renewal, another holder), ``lease_errors`` the
+    lease commands that Redis failed; all stay 0 without a lease.
     """
 
     runs: int = 0
@@ -91,6 +99,10 @@ class WarmerStats:
     failures: int = 0
     last_run_duration_s: float = 0.0
     last_error: str | None = None
+    leader: bool = False
+    lease_acquired: int = 0
+    lease_lost: int = 0
+    lease_errors: int = 0
 
 
 class WarmRun:
@@ -116,6 +128,7 @@ class WarmerCore(Generic[K]):
         ttl: TTL of the warmed entries (``None``: the cache's default).
         name: the warmer's name, in thread/task names and log lines.
         clock: seconds, for run durations and the schedule.
+        lease: the leadership lease of this warmer, or ``None`` to warm in every process.
 
     Raises:
         CacheConfigError: ``interval`` is not a positive finite number, ``keys`` is a
@@ -123,7 +136,19 @@ class WarmerCore(Generic[K]):
         InvalidTTLError: ``ttl`` is not ``None`` or a positive number.
     """
 
-    __slots__ = ("__weakref__", "_clock", "_key_source", "_keys", "_stats", "interval", "mode", "name", "ttl")
+    __slots__ = (
+        "__weakref__",
+        "_clock",
+        "_key_source",
+        "_keys",
+        "_stats",
+        "interval",
+        "lease",
+        "mode",
+        "name",
+        "scheduled",
+        "ttl",
+    )
 
     def __init__(
         self,
@@ -134,9 +159,12 @@ class WarmerCore(Generic[K]):
         name: str = "warmer",
         clock: Clock = time.perf_counter,
         mode: str = "sync",
+        lease: LeaseCore | None = None,
     ) -> None:
         self.interval = validate_interval(interval)
         self.mode = mode
+        self.lease = lease
+        self.scheduled = False  # set by the shell while its scheduler runs
         self.ttl = validate_ttl(ttl)
         self.name = name
         self._clock = clock
@@ -165,8 +193,27 @@ class WarmerCore(Generic[K]):
         return f"otel-cache-warmer-{self.name}"
 
     def stats(self) -> WarmerStats:
-        """The counters as of the last finished run."""
-        return self._stats
+        """The counters as of the last finished run, and the lease's as of now."""
+        stats, lease = self._stats, self.lease
+        if lease is None:
+            leader, counters = self.scheduled, _NO_LEASE
+        else:
+            leader, counters = lease.leading, lease.stats()
+        lease_fields = (leader, counters.acquired, counters.lost, counters.errors)
+        if lease_fields == (stats.leader, stats.lease_acquired, stats.lease_lost, stats.lease_errors):
+            return stats  # unchanged: the snapshot itself
+        return replace(
+            stats,
+            leader=leader,
+            lease_acquired=counters.acquired,
+            lease_lost=counters.lost,
+            lease_errors=counters.errors,
+        )
+
+    def may_warm(self) -> bool:
+        """Whether a scheduled run may go on to its next key: no lease, or this process leads."""
+        lease = self.lease
+        return lease is None or lease.leading
 
     def begin(self) -> WarmRun:
         """Start a run's timer and tally."""
@@ -227,7 +274,7 @@ class WarmerCore(Generic[K]):
             run.rejected,
             run.failures,
         )
-        return stats
+        return self.stats()
 
     def next_delay(self, duration: float) -> float:
         """Seconds to wait after a run that took ``duration`` seconds.

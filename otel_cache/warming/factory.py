@@ -9,6 +9,7 @@ from typing import Any, Literal, TypeVar, overload
 from otel_cache.core.lru import Clock
 from otel_cache.errors import CacheConfigError
 from otel_cache.warming.core import AsyncPutCache, DualPutCache, KeySource, PutCache
+from otel_cache.warming.lease import DEFAULT_LEASE_TTL
 from otel_cache.warming.tasks import AsyncWarmer
 from otel_cache.warming.thread import ThreadWarmer
 
@@ -30,6 +31,8 @@ def CacheWarmer(
     name: str = "warmer",
     run_immediately: bool = True,
     clock: Clock = time.perf_counter,
+    leader_election: bool | None = None,
+    lease_ttl: float = DEFAULT_LEASE_TTL,
 ) -> ThreadWarmer[K, V]: ...
 
 
@@ -46,6 +49,8 @@ def CacheWarmer(
     run_immediately: bool = True,
     concurrency: int = 8,
     clock: Clock = time.perf_counter,
+    leader_election: bool | None = None,
+    lease_ttl: float = DEFAULT_LEASE_TTL,
 ) -> AsyncWarmer[K, V]: ...
 
 
@@ -61,6 +66,8 @@ def CacheWarmer(
     name: str = "warmer",
     run_immediately: bool = True,
     clock: Clock = time.perf_counter,
+    leader_election: bool | None = None,
+    lease_ttl: float = DEFAULT_LEASE_TTL,
 ) -> ThreadWarmer[K, V] | AsyncWarmer[K, V]: ...
 
 
@@ -76,10 +83,15 @@ def CacheWarmer(
     run_immediately: bool = True,
     concurrency: int | None = None,
     clock: Clock = time.perf_counter,
+    leader_election: bool | None = None,
+    lease_ttl: float = DEFAULT_LEASE_TTL,
 ) -> ThreadWarmer[Any, Any] | AsyncWarmer[Any, Any]:
     """A :class:`ThreadWarmer` (``async_mode=False``) or an :class:`AsyncWarmer` (``async_mode=True``).
 
     The arguments are those of the chosen class; ``concurrency`` is for async mode only.
+    ``leader_election`` (default ``None``: on when the cache has Redis configured) makes
+    the warmer run in one process of those sharing the cache's Redis and namespace,
+    holding a lease of ``lease_ttl`` seconds (see :mod:`otel_cache.warming.lease`).
     With ``async_mode`` known only at run time, the loader must be a plain function
     (the thread cannot await) and the cache must have both ``put`` and ``aput``.
 
@@ -100,6 +112,8 @@ def CacheWarmer(
             name=name,
             run_immediately=run_immediately,
             clock=clock,
+            leader_election=leader_election,
+            lease_ttl=lease_ttl,
         )
     return AsyncWarmer(
         cache,
@@ -111,4 +125,6 @@ def CacheWarmer(
         run_immediately=run_immediately,
         concurrency=8 if concurrency is None else concurrency,
         clock=clock,
+        leader_election=leader_election,
+        lease_ttl=lease_ttl,
     )

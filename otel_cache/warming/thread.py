@@ -8,6 +8,17 @@
 The thread sleeps in ``threading.Event.wait`` so :meth:`ThreadWarmer.stop` wakes it at
 once whatever the interval; a run in progress stops after the key it is loading.
 What is warmed, counted and logged is decided by :class:`~otel_cache.warming.core.WarmerCore`.
+
+With a leadership lease (a cache with Redis; see :mod:`otel_cache.warming.lease`) the
+warmer is two daemon threads::
+
+    otel-cache-warmer-<name>-lease     every lease_ttl/3: acquire or renew (redis-py, sync)
+      |  starts, while this process leads:
+      +-- otel-cache-warmer-<name>     the runs, as without a lease; one per term
+    lost the lease -> the run thread ends after its current key
+    stop()         -> the run thread ends, then the lease is released
+
+The lease thread is separate so that a slow loader never delays a renewal.
 """
 
 from __future__ import annotations
@@ -22,6 +33,8 @@ from typing import Generic, TypeVar
 from otel_cache.core.lru import Clock
 from otel_cache.errors import CacheConfigError
 from otel_cache.warming.core import KeySource, PutCache, WarmerCore, WarmerStats, logger, validate_loader
+from otel_cache.warming.lease import DEFAULT_LEASE_TTL, lease_for
+from otel_cache.warming.lease_sync import SyncLease
 
 __all__ = ["ThreadWarmer"]
 
@@ -39,11 +52,17 @@ class ThreadWarmer(Generic[K, V]):
         interval: seconds from the start of one run to the start of the next.
         ttl: TTL of the warmed entries (``None``: the cache's default).
         name: the warmer's name; the thread is ``otel-cache-warmer-<name>``.
-        run_immediately: run at start rather than one interval later.
+        run_immediately: run at start (with a lease: on becoming leader) rather than one
+            interval later.
         clock: seconds, for run durations and the schedule.
+        leader_election: warm in one process of those sharing the cache's Redis and
+            namespace (a lease in Redis): ``None`` (default) when the cache has Redis
+            configured, ``True`` always (an error without Redis), ``False`` never.
+        lease_ttl: seconds the lease outlives its holder; renewed every third of it.
 
     Raises:
-        CacheConfigError: an invalid argument, or an ``async def`` loader (use ``AsyncWarmer``).
+        CacheConfigError: an invalid argument, an ``async def`` loader (use ``AsyncWarmer``),
+            or ``leader_election=True`` for a cache without Redis.
     """
 
     def __init__(
@@ -57,19 +76,23 @@ class ThreadWarmer(Generic[K, V]):
         name: str = "warmer",
         run_immediately: bool = True,
         clock: Clock = time.perf_counter,
+        leader_election: bool | None = None,
+        lease_ttl: float = DEFAULT_LEASE_TTL,
     ) -> None:
         validate_loader(loader)
         if inspect.iscoroutinefunction(loader):
             raise CacheConfigError("ThreadWarmer needs a plain function as loader; use AsyncWarmer")
+        lease = lease_for(cache, name, leader_election=leader_election, lease_ttl=lease_ttl)
         self._core: WarmerCore[K] = WarmerCore(
-            keys, interval=interval, ttl=ttl, name=name, clock=clock, mode="sync"
+            keys, interval=interval, ttl=ttl, name=name, clock=clock, mode="sync", lease=lease
         )
         self._cache = cache
         self._loader = loader
         self._run_immediately = run_immediately
         self._run_lock = threading.Lock()  # one run at a time: WarmerCore.finish is a read-modify-write
         self._state_lock = threading.Lock()  # start/stop from any thread
-        self._thread: threading.Thread | None = None
+        self._thread: threading.Thread | None = None  # the lease thread, with a lease
+        self._runner: threading.Thread | None = None  # the lease thread's current run thread
         self._stop_event = threading.Event()
 
     @property
@@ -78,8 +101,13 @@ class ThreadWarmer(Generic[K, V]):
 
     @property
     def thread_name(self) -> str:
-        """The name of the warmer's thread."""
+        """The name of the warmer's (run) thread; the lease thread adds ``-lease``."""
         return self._core.label
+
+    @property
+    def leader_election(self) -> bool:
+        """Whether this warmer holds a lease, so it warms in one process only."""
+        return self._core.lease is not None
 
     @property
     def running(self) -> bool:
@@ -98,9 +126,20 @@ class ThreadWarmer(Generic[K, V]):
                 return
             # A fresh event per thread: a thread still finishing a timed-out stop keeps its own.
             self._stop_event = stop_event = threading.Event()
-            self._thread = thread = threading.Thread(
-                target=self._serve, args=(stop_event,), name=self.thread_name, daemon=True
-            )
+            previous = self._thread
+            if self._core.lease is None:
+                thread = threading.Thread(
+                    target=self._serve, args=(stop_event,), name=self.thread_name, daemon=True
+                )
+            else:
+                thread = threading.Thread(
+                    target=self._lead,
+                    args=(stop_event, previous),
+                    name=f"{self.thread_name}-lease",
+                    daemon=True,
+                )
+            self._thread = thread
+            self._core.scheduled = True
             thread.start()
 
     def stop(self, timeout: float | None = None) -> bool:
@@ -112,9 +151,10 @@ class ThreadWarmer(Generic[K, V]):
         with self._state_lock:
             thread = self._thread
             self._stop_event.set()
+            self._core.scheduled = False
         if thread is None:
             return True
-        if thread is threading.current_thread():
+        if threading.current_thread() in (thread, self._runner):
             return False  # stop() from inside a loader: the thread ends when the loader returns
         # Joined outside the state lock, so a loader that calls start() or stop() cannot deadlock.
         thread.join(timeout)
@@ -128,7 +168,8 @@ class ThreadWarmer(Generic[K, V]):
     def run_once(self) -> WarmerStats:
         """Warm every key now, in the calling thread; waits for a run in progress first.
 
-        The run ends with the last key even if :meth:`stop` is called meanwhile.
+        The run ends with the last key even if :meth:`stop` is called meanwhile. It warms
+        whether or not this process leads: the lease gates the schedule, not this call.
         """
         with self._run_lock:
             return self._warm(None)
@@ -142,14 +183,49 @@ class ThreadWarmer(Generic[K, V]):
     ) -> None:
         self.stop()
 
+    def _lead(self, stop: threading.Event, previous: threading.Thread | None) -> None:
+        core, lease_core = self._core, self._core.lease
+        assert lease_core is not None
+        if previous is not None:
+            previous.join()  # a timed-out stop's thread: it releases the lease we share first
+        lease = SyncLease(lease_core)
+        runner: threading.Thread | None = None
+        run_stop = threading.Event()
+        try:
+            while True:
+                try:
+                    lease.tick()
+                    if runner is not None and not runner.is_alive():
+                        runner = None
+                    if not lease_core.leading:
+                        run_stop.set()  # a run in progress ends after its current key
+                    elif runner is None:
+                        # A new term: a new run thread, which runs at once (or one interval later).
+                        run_stop = threading.Event()
+                        runner = self._runner = threading.Thread(
+                            target=self._serve, args=(run_stop,), name=self.thread_name, daemon=True
+                        )
+                        runner.start()
+                except Exception:  # not expected (the core counts Redis errors); the thread must not die
+                    logger.exception("cache warmer %r: lease tick failed", core.name)
+                if stop.wait(lease_core.renew_interval):
+                    break
+        finally:
+            run_stop.set()
+            if runner is not None:
+                runner.join()  # released only once this process has stopped warming
+            lease.release()
+            lease.close()
+
     def _serve(self, stop: threading.Event) -> None:
         core, run_lock = self._core, self._run_lock
         delay = 0.0 if self._run_immediately else core.interval
         while not stop.wait(delay):
             delay = core.interval
             # A scheduled run that finds a run_once() in progress is skipped: its keys are being
-            # warmed, and never blocking here keeps stop() prompt.
-            if not run_lock.acquire(blocking=False):
+            # warmed, and never blocking here keeps stop() prompt. So is one in a term that ran
+            # out (the lease thread, held up, has not stopped this thread yet).
+            if not core.may_warm() or not run_lock.acquire(blocking=False):
                 continue
             try:
                 delay = core.next_delay(self._warm(stop).last_run_duration_s)
@@ -162,7 +238,7 @@ class ThreadWarmer(Generic[K, V]):
         core, cache, loader, ttl = self._core, self._cache, self._loader, self._core.ttl
         run = core.begin()
         for key in core.keys_to_warm(run):
-            if stop is not None and stop.is_set():
+            if stop is not None and (stop.is_set() or not core.may_warm()):
                 break
             try:
                 value = loader(key)

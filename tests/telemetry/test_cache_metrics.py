@@ -15,11 +15,13 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+import redis
 from opentelemetry.sdk.metrics.export import Gauge, Histogram, Sum
 
 from otel_cache import AsyncLRUCache
 from otel_cache.telemetry.names import ATTR, DURATION_BUCKETS, METRICS, MetricSpec
 from otel_cache.warming import AsyncWarmer, ThreadWarmer
+from otel_cache.warming.lease import lease_key
 from tests.support import ManualClock, RedisServer
 from tests.telemetry.telemetry_helpers import Telemetry, call, hold_lock, point, points
 
@@ -368,6 +370,44 @@ async def test_warmer_runs_failures_and_duration(
         assert tuple(duration.explicit_bounds) == DURATION_BUCKETS
     for spec in (METRICS.WARMER_RUNS, METRICS.WARMER_FAILURES, METRICS.WARMER_DURATION):
         check_shape(metrics[spec.name], spec)
+
+
+async def test_warmer_leader_gauge_is_1_where_the_warmer_runs_on_schedule(
+    telemetry: Telemetry, make_cache: Callable[..., Any], cache_name: str, redis_url: str
+) -> None:
+    config = {"name": cache_name, "namespace": cache_name, "redis_url": redis_url, "invalidation": False}
+    lead = ThreadWarmer(
+        make_cache(async_mode=False, **config), str, ["a"], interval=3600, name=f"{cache_name}-lead"
+    )
+    follow = ThreadWarmer(
+        make_cache(async_mode=False, **config), str, ["a"], interval=3600, name=f"{cache_name}-follow"
+    )
+    alone = ThreadWarmer(AsyncLRUCache(), str, ["a"], interval=3600, name=f"{cache_name}-alone")  # no Redis
+    client = redis.Redis.from_url(redis_url)
+    client.set(lease_key(cache_name, follow.name), "another-process", px=60_000)  # someone else leads
+    client.close()
+    warmers = (lead, follow, alone)
+
+    def gauge() -> dict[str, Any]:
+        metrics = telemetry.metrics()
+        return {
+            w.name: point(metrics, METRICS.WARMER_LEADER.name, otel_cache__warmer__name=w.name)
+            for w in warmers
+        }
+
+    assert {name: p.value for name, p in gauge().items()} == dict.fromkeys((w.name for w in warmers), 0)
+    for warmer in warmers:
+        warmer.start()
+    try:
+        wait_until(lambda: lead.stats().leader and follow.stats().lease_acquired == 0 and follow.running)
+        found = gauge()
+        assert {name: p.value for name, p in found.items()} == {lead.name: 1, follow.name: 0, alone.name: 1}
+        assert dict(found[lead.name].attributes) == {ATTR.WARMER_NAME: lead.name, ATTR.MODE: "sync"}
+        check_shape(telemetry.metrics()[METRICS.WARMER_LEADER.name], METRICS.WARMER_LEADER)
+    finally:
+        for warmer in warmers:
+            assert warmer.stop(timeout=10)
+    assert {name: p.value for name, p in gauge().items()} == dict.fromkeys((w.name for w in warmers), 0)
 
 
 # -- lock waits ---------------------------------------------------------------
