@@ -15,6 +15,8 @@ Layout (every time-series panel draws both modes; legends start with the mode)::
                          lock wait p99 by lock type | contended acquisitions
     Redis (L2)           Redis latency p50/p99 | Redis errors, stale copies | circuit breaker state
     Loads and warmer     loads, coalesced | load duration p99 | warmer runs, failures | warmer duration
+    Many instances       invalidation messages, L1 flushes | invalidation lag p50/p99 |
+                         channel up, warmer leaders
     Traces               recent traces: sync | recent traces: async  (Jaeger search, repeated)
                          the trace in $trace_id (traces panel)
 
@@ -508,6 +510,49 @@ def _row_loads() -> list[cog_builder.Builder[dashboard_model.Panel]]:
     return [loads, load_duration, warmer, warmer_duration]
 
 
+def _row_instances() -> list[cog_builder.Builder[dashboard_model.Panel]]:
+    messages = _timeseries(
+        "Invalidation messages and L1 flushes",
+        "Messages this process published to, and applied from, the other processes on its Redis and "
+        "namespace; messages ignored (garbage, a newer version); L1 emptied because the channel was lost.",
+        "short",
+    ).targets(
+        [
+            _target("A", _sum_rate(_name(METRICS.INVALIDATIONS_SENT), "mode"), "{{mode}} sent/s"),
+            _target("B", _sum_rate(_name(METRICS.INVALIDATIONS_RECEIVED), "mode"), "{{mode}} received/s"),
+            _target(
+                "C",
+                _sum_rate(_name(METRICS.INVALIDATIONS_IGNORED), "mode, otel_cache_invalidation_reason"),
+                "{{mode}} ignored ({{otel_cache_invalidation_reason}})/s",
+            ),
+            _target("D", _sum_rate(_name(METRICS.L1_FLUSHES), "mode"), "{{mode}} L1 flushes/s"),
+        ]
+    )
+    lag = _timeseries(
+        "Invalidation lag p50 / p99",
+        "From the sender's clock at publishing to receipt here (otel_cache.invalidation.lag): how long "
+        "another process's write may still be served from this one's L1. Clocks of two hosts may differ.",
+        "s",
+    ).targets(_quantile_targets(_name(METRICS.INVALIDATION_LAG), "mode", "{{mode}}"))
+    lag = lag.override_by_regexp(".* p50$", [DASHED])
+    leadership = _timeseries(
+        "Invalidation channel up, warmer leaders",
+        "1 while the invalidation channel is subscribed (0: L1 is bypassed until it is back). Warmer "
+        "leaders: processes warming on schedule, per warmer name; 1 in a healthy deployment.",
+        "short",
+    ).targets(
+        [
+            _target("A", f"min by (mode) ({_selector(_name(METRICS.CHANNEL_UP))})", "{{mode}} channel up"),
+            _target(
+                "B",
+                f"sum by (mode, otel_cache_warmer_name) ({_selector(_name(METRICS.WARMER_LEADER))})",
+                "{{mode}} {{otel_cache_warmer_name}} leaders",
+            ),
+        ]
+    )
+    return [messages, lag, leadership]
+
+
 def _trace_link() -> str:
     """A link to this dashboard showing one trace, keeping the time range and variables."""
     return f"/d/{DASHBOARD_UID}/?${{__url_time_range}}&${{source:queryparam}}&var-trace_id=${{__value.raw}}"
@@ -644,6 +689,7 @@ def build_dashboard() -> dashboard_model.Dashboard:
         ("Locks", _row_locks()),
         ("Redis (L2)", _row_redis()),
         ("Loads and warmer", _row_loads()),
+        ("Many instances", _row_instances()),
         ("Traces", _row_traces()),
     )
     for title, panels in rows:

@@ -11,8 +11,10 @@ Run::
 Add ``--redis-url redis://127.0.0.1:6379/0`` (or ``OTEL_CACHE_REDIS_URL``) to put Redis
 behind L1; both modes use the namespace ``otel-cache-demo`` and the same keys, so one
 reads what the other stored (give each its own ``--namespace``, or flush Redis, between
-runs that must start cold); the invalidation channel is off, so that one service's
-stores do not evict the other's L1 copies of the same results. Set
+runs that must start cold). The invalidation channel is on, as in any deployment with
+Redis: two services on one database drop each other's L1 copies of what they store (the
+same results: extra misses, nothing wrong); ``otel-cache demo`` gives each mode a
+database of its own, and so a channel of its own. Set
 ``OTEL_EXPORTER_OTLP_ENDPOINT`` to export traces and metrics over OTLP/HTTP
 (:mod:`otel_cache.demo.telemetry`).
 
@@ -125,10 +127,6 @@ def cache_config(settings: DemoSettings) -> CacheConfig:
     }
     if settings.redis_url is not None:
         overrides["redis_url"] = settings.redis_url
-        # The two services are two deployments under comparison that share a Redis and
-        # namespace for convenience: with the invalidation channel on, each one's stores
-        # would evict the other's L1 copies of the same (immutable) results.
-        overrides["invalidation"] = False
     overrides.update(settings.config_overrides)
     overrides["l1_lock"] = _LOCKS[settings.mode]  # the mode is the design: not overridable
     return CacheConfig.from_env(None, name="query-results", **overrides)

@@ -4,6 +4,7 @@ What runs (all on 127.0.0.1, all stopped at the end)::
 
     loadgen (this process) --> service --mode sync  --+--> delay proxy (+15 ms RTT) --> redis-server
                            --> service --mode async --+    (sync: database 0, async: 1)   (the test's own)
+    another instance (this process, during the events) -- writes to both databases ------------^
     prometheus  --scrapes each /metrics every second, with the labels of deploy/prometheus.yml
 
 The services share one CPU and this process has the other, and the load goes to one mode
@@ -24,7 +25,10 @@ at a time in alternating rounds, as ``otel-cache demo`` does. Two stretches:
    (a cold start: the sync mode's threads contend for its L1 lock, callers of both modes
    wait on single-flight loads), and Redis hung for a second (calls time out: L2 errors,
    the circuit breaker opens; the services run with ``OTEL_CACHE_ON_BACKEND_ERROR=raise``,
-   so a failed Redis call is a 500 and the 5xx query has data too). Twice, because a
+   so a failed Redis call is a 500 and the 5xx query has data too), then the services'
+   invalidation listeners' connections killed (``CLIENT KILL TYPE pubsub``: L1 flushed).
+   Meanwhile another instance writes to both databases, so the services receive
+   invalidations (and their lag) as replicas of a deployment would. Twice, because a
    series born in a burst (the first single-flight wait, say) has no increase for
    ``rate()`` until its second scrape: the second cold start is what the panels see.
 
@@ -53,8 +57,10 @@ from typing import Any
 
 import httpx
 import pytest
+import redis as redis_py
 import yaml
 
+from otel_cache import CacheConfig, MultiLevelCache
 from otel_cache.demo.loadgen import LoadSpec, arun_load
 from otel_cache.demo.runner import (
     ChildProcess,
@@ -64,6 +70,7 @@ from otel_cache.demo.runner import (
     start_delay_proxy,
     start_service,
 )
+from otel_cache.demo.service import DEFAULT_NAMESPACE
 from tests.support import RedisServer
 
 pytestmark = pytest.mark.timeout(180)
@@ -245,11 +252,34 @@ async def _alternate(services: dict[str, Service], spec: LoadSpec, rounds: int) 
             assert result.requests > 0, f"{mode}: {result.summary()}"
 
 
+async def _another_instance(redis: RedisServer, stop: asyncio.Event) -> None:
+    """Writes as a third process on each mode's database would: its invalidations reach the services."""
+    caches: list[MultiLevelCache[str, int]] = [
+        MultiLevelCache(
+            CacheConfig(redis_url=f"redis://{redis.host}:{redis.port}/{db}", namespace=DEFAULT_NAMESPACE),
+            async_mode=True,
+        )
+        for db, _ in enumerate(MODES)
+    ]
+    try:
+        written = 0
+        while not stop.is_set():
+            for cache in caches:
+                await cache.aput(f"e2e-another-instance-{written % 50}", written)
+            written += 1
+            await asyncio.sleep(0.05)
+    finally:
+        for cache in caches:
+            await cache.aclose()
+
+
 async def _events(services: dict[str, Service], redis: RedisServer, seed: int) -> None:
     # REST queries of another catalogue: all new to the caches, so the sync mode's threads
     # all miss, compute and store at once and contend for its locks, as at a cold start.
     spec = LoadSpec(concurrency=32, duration_s=EVENTS_S, seed=seed, graphql_share=0.0)
     loads = [asyncio.create_task(arun_load(service.url, spec)) for service in services.values()]
+    stop_writing = asyncio.Event()
+    writer = asyncio.create_task(_another_instance(redis, stop_writing))
     await asyncio.sleep(EVENTS_S / 2)
     # A hung Redis: calls time out (redis_timeout, 0.25 s), the breaker opens. (A connection
     # reset would not do for the sync mode: redis-py's pool reconnects a connection that was
@@ -259,7 +289,12 @@ async def _events(services: dict[str, Service], redis: RedisServer, seed: int) -
         await asyncio.sleep(OUTAGE_S)
     finally:
         redis.resume()
+    # Then the services' invalidation listeners lose their connections: each empties its L1.
+    with redis_py.Redis(host=redis.host, port=redis.port, socket_timeout=5.0) as admin:
+        admin.client_kill_filter(_type="pubsub")
     await asyncio.gather(*loads)
+    stop_writing.set()
+    await writer
 
 
 # -- the test ------------------------------------------------------------------------------------------
