@@ -11,7 +11,8 @@ Starts its own redis-server on a free port, then measures four things::
    sender's ``time.time()`` when the publisher took the batch, to receipt), p50/p99/max
    over all readers, and the messages and keys sent and received (batching). Also
    *put→drop*: from the writer's ``put`` returning to the reader dropping that key's
-   L1 copy, which adds what the lag leaves out (the publisher's wake-up and linger).
+   L1 copy, which adds what the lag leaves out (the publisher's wake-up and its wait
+   for the gap between messages).
 2. **Listener CPU**: each reader's ``time.process_time()`` per second of wall time
    over the writing window, and over an idle window just before it (same caches,
    channel up, no writes).

@@ -23,6 +23,9 @@ The rules a process keeps:
 
 - **Batches.** Writes append their keys to a pending queue; one publisher drains
   it, so a burst of writes becomes a few messages (at most ``max_batch`` keys each).
+  The first write after a quiet spell is published at once; after that, messages
+  are at least ``message_gap`` apart (:meth:`Coherence.send_delay`), so a stream of
+  writes shares messages and the publishing costs less the more writes there are.
   Keys that could not be published (Redis down) are sent again once it is back;
   past ``max_pending`` keys they are replaced by a flush, counted.
 - **Copies only while listening.** L1 copies are made and served only while the
@@ -41,6 +44,7 @@ paths, never on an L1 hit.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import platform
 import uuid
@@ -57,6 +61,7 @@ __all__ = ["PROTOCOL_VERSION", "Coherence", "CoherenceStats", "Invalidation", "c
 PROTOCOL_VERSION = 1
 MAX_BATCH = 1_000
 MAX_PENDING = 100_000
+MESSAGE_GAP_S = 0.002
 
 
 def channel_name(namespace: str, db: int = 0) -> str:
@@ -148,6 +153,7 @@ class Coherence:
         lock: AbstractContextManager[Any] | None = None,
         max_batch: int = MAX_BATCH,
         max_pending: int = MAX_PENDING,
+        message_gap: float = MESSAGE_GAP_S,
     ) -> None:
         self.source = source or instance_id()
         self.up = False
@@ -156,6 +162,8 @@ class Coherence:
         self._flush_pending = False
         self._max_batch = max_batch
         self._max_pending = max_pending
+        self._message_gap = message_gap
+        self._last_sent_at = -math.inf  # the publisher's clock (monotonic) at its latest message
         self.wake: Any = None  # set by the publisher: called after keys are queued
         self.sent_messages = self.sent_keys = self.received_messages = self.received_keys = 0
         self.l1_flushes = self.channel_losses = self.pending_dropped = self.own_skipped = 0
@@ -208,7 +216,16 @@ class Coherence:
             return None
         return Invalidation(self.source, now, tuple(dict.fromkeys(keys)))
 
-    def sent(self, message: Invalidation) -> None:
+    def send_delay(self, now: float) -> float:
+        """Seconds the publisher waits before its next message: 0 after a quiet spell.
+
+        ``now`` is the publisher's monotonic clock, as given to :meth:`sent`.
+        """
+        return max(0.0, self._last_sent_at + self._message_gap - now)
+
+    def sent(self, message: Invalidation, now: float) -> None:
+        """``message`` was published at ``now`` (the publisher's monotonic clock)."""
+        self._last_sent_at = now
         with self._lock:
             self.sent_messages += 1
             self.sent_keys += len(message.keys)

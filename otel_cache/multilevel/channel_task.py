@@ -25,7 +25,7 @@ from otel_cache.core.tiers import TierCore
 from otel_cache.errors import BackendError, CacheError
 from otel_cache.l1.cache import AsyncLRUCache
 from otel_cache.multilevel.channel_apply import apply_message, lose_channel
-from otel_cache.multilevel.channel_thread import HEARTBEAT_S, LINGER_S, REPAIR_S, STALL_S
+from otel_cache.multilevel.channel_thread import HEARTBEAT_S, REPAIR_S, STALL_S
 from otel_cache.multilevel.flows import Flow, Flows
 
 __all__ = ["ChannelTasks"]
@@ -166,21 +166,23 @@ class ChannelTasks:
                         await asyncio.sleep(REPAIR_S)  # retry what Redis refused
                     else:
                         await self._kick.wait()
-                await asyncio.sleep(LINGER_S)  # let a burst of writes join this message
                 self._kicked = False
                 self._kick.clear()
-                if self._stopping:
-                    break
-                if self._tiers.has_unsynced():
+                if self._tiers.has_unsynced() and not self._stopping:
                     with contextlib.suppress(CacheError), suppress_instrumentation():  # plumbing: no spans
                         while await self._drive(self._flows.repair()):
                             pass
-                while (message := coherence.take_batch(time.time())) is not None:
+                while coherence.has_pending() and not self._stopping:
+                    delay = coherence.send_delay(time.monotonic())
+                    if delay:
+                        await asyncio.sleep(delay)  # writes meanwhile join this message
+                    if (message := coherence.take_batch(time.time())) is None:
+                        break
                     try:
                         await channel.publish(message.encode())
                     except BackendError:
                         coherence.unsent(message)
                         break
-                    coherence.sent(message)
+                    coherence.sent(message, time.monotonic())
         finally:
             await asyncio.shield(channel.aclose())

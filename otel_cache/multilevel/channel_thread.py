@@ -7,7 +7,8 @@
         │                       └─ error ──────────────────────────────────┤
         └──── backoff (0.05 s doubling to 1 s) <── down: L1 emptied ───────┘
 
-    publisher ── woken by a write (or every REPAIR_S while work is left), waits LINGER_S ──>
+    publisher ── woken by a write (or every REPAIR_S while work is left), waits until
+                 MESSAGE_GAP_S after its previous message (none after a quiet spell) ──>
                  outage repair (a flow: delete unsynced L2 copies) ─> PUBLISH batches
 
 Both are daemon threads named after the cache, started on the cache's first use of
@@ -36,14 +37,13 @@ from otel_cache.l1.cache import AsyncLRUCache
 from otel_cache.multilevel.channel_apply import apply_message, lose_channel
 from otel_cache.multilevel.flows import Flow, Flows
 
-__all__ = ["HEARTBEAT_S", "LINGER_S", "REPAIR_S", "STALL_S", "ChannelThreads"]
+__all__ = ["HEARTBEAT_S", "REPAIR_S", "STALL_S", "ChannelThreads"]
 
 log = logging.getLogger("otel_cache")
 
 HEARTBEAT_S = 1.0  # a silent subscription is pinged this often
 STALL_S = 5.0  # and counted lost after this long without any reply
 REPAIR_S = 0.25  # how often unfinished repairs and unsent messages are retried
-LINGER_S = 0.001  # a woken publisher waits this long for more keys before it publishes
 _BACKOFF_S = (0.05, 1.0)
 
 
@@ -144,20 +144,22 @@ class ChannelThreads:
             while not self._stop.is_set():
                 busy = coherence.has_pending() or self._tiers.has_unsynced()
                 self._kick.wait(REPAIR_S if busy else None)
-                self._stop.wait(LINGER_S)  # let a burst of writes join this message
                 self._kick.clear()
-                if self._stop.is_set():
-                    break
-                if self._tiers.has_unsynced():
+                if self._tiers.has_unsynced() and not self._stop.is_set():
                     with contextlib.suppress(CacheError), suppress_instrumentation():  # plumbing: no spans
                         while self._drive(self._flows.repair()):
                             pass
-                while (message := coherence.take_batch(time.time())) is not None:
+                while coherence.has_pending() and not self._stop.is_set():
+                    delay = coherence.send_delay(time.monotonic())
+                    if delay:
+                        self._stop.wait(delay)  # writes meanwhile join this message
+                    if (message := coherence.take_batch(time.time())) is None:
+                        break
                     try:
                         channel.publish(message.encode())
                     except BackendError:
                         coherence.unsent(message)
                         break
-                    coherence.sent(message)
+                    coherence.sent(message, time.monotonic())
         finally:
             channel.close()

@@ -60,6 +60,19 @@ def test_announced_keys_leave_in_batches_of_at_most_max_batch() -> None:
     assert woken == [1]
 
 
+def test_the_first_message_after_a_quiet_spell_goes_at_once_then_they_keep_a_gap() -> None:
+    coherence = Coherence(source="me", message_gap=0.002)
+    assert coherence.send_delay(100.0) == 0.0, "nothing sent yet"
+    coherence.announce(["a"])
+    message = coherence.take_batch(1.0)
+    assert message is not None
+    coherence.sent(message, 100.0)
+    assert coherence.send_delay(100.0) == pytest.approx(0.002)
+    assert coherence.send_delay(100.0015) == pytest.approx(0.0005)
+    assert coherence.send_delay(100.002) == 0.0
+    assert coherence.send_delay(105.0) == 0.0, "a quiet spell: at once again"
+
+
 def test_an_unsent_batch_goes_out_first_next_time() -> None:
     coherence = Coherence(source="me")
     coherence.announce(["a", "b"])
