@@ -3,7 +3,9 @@
 Keys are full (namespaced) strings and values bytes; the backend raises only
 :class:`~otel_cache.errors.BackendError` subclasses. A read returns a
 :data:`Stored` pair: the bytes and the milliseconds the backend will keep them
-(``None``: no expiry), so that L1 never keeps a copy longer than L2 does.
+(``None``: no expiry; 0: unknown or over, so serve it but do not copy it to L1), so
+that L1 never keeps a copy longer than L2 does. The Redis backends store each
+value's expiry beside it (:mod:`otel_cache.backends.envelope`): a read is one GET.
 """
 
 from __future__ import annotations

@@ -9,9 +9,10 @@ import redis.asyncio as aredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from otel_cache.backends.envelope import now_ms, unwrap, wrap
 from otel_cache.backends.protocol import Stored
 from otel_cache.backends.redis_errors import map_redis_errors
-from otel_cache.backends.redis_options import SCAN_BATCH, add_to_tags, glob_escape, pool_options, stored, text
+from otel_cache.backends.redis_options import SCAN_BATCH, add_to_tags, glob_escape, pool_options, text
 from otel_cache.config import CacheConfig
 
 __all__ = ["AsyncRedisBackend"]
@@ -32,13 +33,11 @@ class AsyncRedisBackend:
 
     async def get(self, key: str) -> Stored | None:
         with map_redis_errors():
-            pipe = self.client.pipeline(transaction=False)
-            pipe.get(key)
-            pipe.pttl(key)
-            value, pttl = await pipe.execute()
-        return stored(value, pttl)
+            raw = await self.client.get(key)
+        return unwrap(raw, now_ms())
 
     async def set(self, key: str, value: bytes, ttl_ms: int | None, tag_keys: Sequence[str] = ()) -> None:
+        value = wrap(value, ttl_ms, now_ms())
         with map_redis_errors():
             if not tag_keys:
                 await self.client.set(key, value, px=ttl_ms)
@@ -56,12 +55,9 @@ class AsyncRedisBackend:
         if not keys:
             return []
         with map_redis_errors():
-            pipe = self.client.pipeline(transaction=False)
-            pipe.mget(keys)
-            for key in keys:
-                pipe.pttl(key)
-            values, *pttls = await pipe.execute()
-        return [stored(value, pttl) for value, pttl in zip(values, pttls, strict=True)]
+            values = await self.client.mget(keys)
+        now = now_ms()
+        return [unwrap(raw, now) for raw in values]
 
     async def delete_many(self, keys: Sequence[str]) -> int:
         """Delete ``keys`` (one UNLINK); how many existed."""
@@ -77,8 +73,9 @@ class AsyncRedisBackend:
             return
         with map_redis_errors():
             pipe = self.client.pipeline(transaction=False)
+            now = now_ms()
             for key, value in items:
-                pipe.set(key, value, px=ttl_ms)
+                pipe.set(key, wrap(value, ttl_ms, now), px=ttl_ms)
             if tag_keys:
                 add_to_tags(pipe, tag_keys, [key for key, _ in items], ttl_ms)
             await pipe.execute()

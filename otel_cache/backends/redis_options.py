@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from otel_cache.config import CacheConfig
 
-__all__ = ["SCAN_BATCH", "add_to_tags", "glob_escape", "pool_options", "redis_db", "stored", "text"]
+__all__ = ["SCAN_BATCH", "add_to_tags", "glob_escape", "pool_options", "redis_db", "text"]
 
 SCAN_BATCH = 500
 
@@ -66,13 +66,3 @@ def redis_db(url: str) -> int:
 def glob_escape(text: str) -> str:
     """``text`` with SCAN's glob characters escaped, for a prefix match."""
     return "".join("\\" + ch if ch in "*?[]\\" else ch for ch in text)
-
-
-def stored(value: bytes | None, pttl: int) -> tuple[bytes, int | None] | None:
-    """A GET reply and its PTTL reply as a ``Stored`` pair (PTTL -1: no expiry).
-
-    PTTL -2 means the key expired between the two commands: a miss.
-    """
-    if value is None or pttl == -2:
-        return None
-    return value, (pttl if pttl >= 0 else None)

@@ -9,9 +9,10 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from otel_cache.backends.envelope import now_ms, unwrap, wrap
 from otel_cache.backends.protocol import Stored
 from otel_cache.backends.redis_errors import map_redis_errors
-from otel_cache.backends.redis_options import SCAN_BATCH, add_to_tags, glob_escape, pool_options, stored, text
+from otel_cache.backends.redis_options import SCAN_BATCH, add_to_tags, glob_escape, pool_options, text
 from otel_cache.config import CacheConfig
 
 __all__ = ["RedisBackend"]
@@ -29,13 +30,11 @@ class RedisBackend:
 
     def get(self, key: str) -> Stored | None:
         with map_redis_errors():
-            pipe = self.client.pipeline(transaction=False)
-            pipe.get(key)
-            pipe.pttl(key)
-            value, pttl = pipe.execute()
-        return stored(value, pttl)
+            raw = self.client.get(key)
+        return unwrap(raw, now_ms())
 
     def set(self, key: str, value: bytes, ttl_ms: int | None, tag_keys: Sequence[str] = ()) -> None:
+        value = wrap(value, ttl_ms, now_ms())
         with map_redis_errors():
             if not tag_keys:
                 self.client.set(key, value, px=ttl_ms)
@@ -53,12 +52,9 @@ class RedisBackend:
         if not keys:
             return []
         with map_redis_errors():
-            pipe = self.client.pipeline(transaction=False)
-            pipe.mget(keys)
-            for key in keys:
-                pipe.pttl(key)
-            values, *pttls = pipe.execute()
-        return [stored(value, pttl) for value, pttl in zip(values, pttls, strict=True)]
+            values = self.client.mget(keys)
+        now = now_ms()
+        return [unwrap(raw, now) for raw in values]
 
     def delete_many(self, keys: Sequence[str]) -> int:
         """Delete ``keys`` (one UNLINK); how many existed."""
@@ -74,8 +70,9 @@ class RedisBackend:
             return
         with map_redis_errors():
             pipe = self.client.pipeline(transaction=False)
+            now = now_ms()
             for key, value in items:
-                pipe.set(key, value, px=ttl_ms)
+                pipe.set(key, wrap(value, ttl_ms, now), px=ttl_ms)
             if tag_keys:
                 add_to_tags(pipe, tag_keys, [key for key, _ in items], ttl_ms)
             pipe.execute()

@@ -1,6 +1,7 @@
 """How values are stored in L2: safe by default.
 
-Every stored value starts with a one-byte format tag::
+Every serialized value starts with a one-byte format tag (in Redis, after the
+expiry header of :mod:`otel_cache.backends.envelope`)::
 
     b"j" + orjson bytes                      json    (default)
     b"m" + msgpack bytes                     msgpack (needs the msgpack extra)

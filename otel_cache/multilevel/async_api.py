@@ -99,12 +99,11 @@ class AsyncAPI(SharedState[K, V]):
 
     async def aclose(self) -> None:
         """Stop the invalidation listener, close both Redis clients and L1; closing twice is harmless."""
-        channel = self._channel
+        with self._channel_lock:
+            channel, self._channel = self._channel, None
         if isinstance(channel, ChannelTasks) and channel.loop is asyncio.get_running_loop():
-            self._channel = None
             await channel.stop()
         elif channel is not None:
-            self._channel = None
             if isinstance(channel, ChannelTasks):
                 channel.cancel()  # its loop is not this one
             else:
@@ -169,12 +168,15 @@ class AsyncAPI(SharedState[K, V]):
     async def _aopen_channel(self) -> None:
         """Start listening for other processes' writes (tasks on this loop), and wait for the
         subscription: until it is up, L1 takes no copies. Waits at most the connect timeout."""
-        channel = self._channel
-        if channel is None or not channel.running:
-            channel = self._channel = ChannelTasks(
-                self, self.config, self.tiers, self.l1, self.flows, self._arun
-            )
-            channel.start()
+        with self._channel_lock:  # a thread may be opening one too: one channel per cache
+            channel = self._channel
+            if self._closed:
+                return
+            if channel is None or not channel.running:
+                channel = self._channel = ChannelTasks(
+                    self, self.config, self.tiers, self.l1, self.flows, self._arun
+                )
+                channel.start()
         if isinstance(channel, ChannelTasks):
             await channel.wait_up(self.config.redis_connect_timeout)
 

@@ -109,6 +109,7 @@ class MultiLevelCache(SyncAPI[K, V], AsyncAPI[K, V]):
         self._async_backend = None
         self._async_backend_loop = None
         self._channel = None
+        self._channel_lock = threading.Lock()  # one channel, whichever API opens it (no I/O held)
         hooks.register(self)
 
     def __repr__(self) -> str:

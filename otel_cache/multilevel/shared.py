@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -60,6 +61,7 @@ class SharedState(Generic[K, V]):
     async_flights: AsyncFlights
     _closed: bool
     _channel: ChannelThreads | ChannelTasks | None
+    _channel_lock: AbstractContextManager[Any]  # guards _channel; held for no I/O
 
     @property
     def name(self) -> str:

@@ -99,7 +99,8 @@ class SyncAPI(SharedState[K, V]):
         if self._closed:
             return
         self._closed = True
-        channel, self._channel = self._channel, None
+        with self._channel_lock:
+            channel, self._channel = self._channel, None
         if channel is not None:
             if isinstance(channel, ChannelThreads):
                 channel.stop()
@@ -161,9 +162,9 @@ class SyncAPI(SharedState[K, V]):
     def _open_channel(self) -> None:
         """Start listening for other processes' writes (threads), and wait for the subscription:
         until it is up, L1 takes no copies. Waits at most the connect timeout, once."""
-        with self._backend_lock:
+        with self._channel_lock:  # a coroutine may be opening one too: one channel per cache
             channel = self._channel
-            if channel is not None and channel.running:
+            if self._closed or (channel is not None and channel.running):
                 return
             channel = self._channel = ChannelThreads(
                 self, self.config, self.tiers, self.l1, self.flows, self._run

@@ -22,6 +22,7 @@ from otel_cache import CacheConfig, MultiLevelCache
 from otel_cache.core.coherence import channel_name
 from tests.support import RedisServer
 from tests.support.cache_process import CacheProcess
+from tests.support.stored import payload
 
 BOUND = 10.0  # seconds; far above the figures in docs/benchmarks.md, for a busy machine
 MISS: Any = object()
@@ -216,6 +217,38 @@ def test_a_burst_of_writes_is_batched_into_few_messages(redis_url: str) -> None:
         assert coherence.stats().sent_messages == 1
 
 
+@pytest.mark.parametrize("async_mode", [False, True], ids=["sync-mode", "async-mode"])
+async def test_threads_and_coroutines_first_using_a_cache_at_once_open_one_channel(
+    redis_url: str, async_mode: bool
+) -> None:
+    def channel_threads() -> set[str]:
+        names = ("otel-cache-listener:race-open", "otel-cache-publisher:race-open")
+        return {t.name for t in threading.enumerate() if t.is_alive() and t.name in names}
+
+    before = channel_threads()
+    for _ in range(5):
+        config = CacheConfig(redis_url=redis_url, namespace="race-open", name="race-open")
+        cache: MultiLevelCache[str, int] = MultiLevelCache(config, async_mode=async_mode)
+        start = threading.Barrier(3)
+
+        def first_use(
+            n: int, start: threading.Barrier = start, cache: MultiLevelCache[str, int] = cache
+        ) -> None:
+            start.wait()
+            cache.put(f"t{n}", n)
+
+        await asyncio.gather(
+            *(asyncio.to_thread(first_use, n) for n in range(3)), *(cache.aput(f"c{n}", n) for n in range(3))
+        )
+        opened = cache._channel
+        assert opened is not None
+        assert opened.running
+        assert len(channel_threads() - before) in (0, 2), "one listener and one publisher at most"
+        await cache.aclose()
+        assert not opened.running
+        assert channel_threads() == before, "no channel thread outlives the cache"
+
+
 def test_without_redis_there_is_no_channel() -> None:
     with MultiLevelCache(CacheConfig()) as cache:
         assert cache.put("k", 1)
@@ -257,8 +290,9 @@ async def test_concurrent_writers_of_one_key_leave_l1_and_redis_agreeing(
             in_l1 = cache.l1.get(key, MISS)
             if in_l1 is not MISS:  # absent from L1 is coherent: the next read fills it from Redis
                 assert in_redis is not None, f"trial {trial}: L1 holds {in_l1}, Redis nothing"
-                assert cache.tiers.decode(in_redis) == in_l1, f"trial {trial}"
-            assert await cache.aget(key, MISS) == (MISS if in_redis is None else cache.tiers.decode(in_redis))
+                assert cache.tiers.decode(payload(in_redis)) == in_l1, f"trial {trial}"
+            expected = MISS if in_redis is None else cache.tiers.decode(payload(in_redis))
+            assert await cache.aget(key, MISS) == expected
     finally:
         raw.close()
         await cache.aclose()

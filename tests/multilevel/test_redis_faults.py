@@ -28,6 +28,7 @@ from otel_cache import (
 )
 from tests.multilevel.adapters import CacheAdapter
 from tests.support import ManualClock, RedisServer
+from tests.support.stored import payload
 
 MISS: Any = object()
 TIMEOUT = 0.2
@@ -131,7 +132,7 @@ async def test_breaker_opens_skips_redis_and_probes_after_reset(
     assert raw.exists("f:x") == 0
     manual_clock.advance(RESET)
     assert await cache.put("x", 2) is True  # the probe, which succeeds
-    assert raw.get("f:x") == b"j2"
+    assert payload(raw.get("f:x")) == b"j2"
     assert (await l2(cache)).breaker_state == "closed"
     cache.l1.clear()
     assert await cache.get("x") == 2
@@ -146,7 +147,7 @@ async def test_recovery_is_automatic_in_real_time(make: Make, server: RedisServe
     server.start()
     await asyncio.sleep(0.15)
     assert await cache.put("a", 1) is True
-    assert raw.get("f:a") == b"j1"
+    assert payload(raw.get("f:a")) == b"j1"
     assert (await l2(cache)).breaker_state == "closed"
 
 
@@ -185,7 +186,7 @@ async def test_server_killed_mid_run_never_raises(
         await cache.delete(f"k{i - 4}")
     manual_clock.advance(RESET)
     assert await cache.put("final", 1) is True
-    assert raw.get("f:final") == b"j1"
+    assert payload(raw.get("f:final")) == b"j1"
     stats = await l2(cache)
     assert stats.breaker_state == "closed"
     assert stats.errors["ConnectionError"] >= THRESHOLD
@@ -213,7 +214,7 @@ async def test_hung_server_calls_time_out_fast_then_recover(
     cache.l1.clear()
     assert await cache.get("a") == 1
     assert await cache.put("c", 3) is True
-    assert raw.get("f:c") == b"j3"
+    assert payload(raw.get("f:c")) == b"j3"
     assert (await l2(cache)).breaker_state == "closed"
 
 
@@ -251,10 +252,10 @@ async def test_a_put_that_skipped_redis_never_serves_the_older_copy(
 ) -> None:
     cache = make()
     assert await cache.put("a", 1) is True
-    assert raw.get("f:a") == b"j1"
+    assert payload(raw.get("f:a")) == b"j1"
     await open_breaker(cache, server)
     assert await cache.put("a", 2) is True  # L1 only: Redis still holds 1
-    assert raw.get("f:a") == b"j1"
+    assert payload(raw.get("f:a")) == b"j1"
     assert (await l2(cache)).unsynced == 1
     manual_clock.advance(RESET)
     cache.l1.clear()  # L1 drops it (eviction, expiry): only the stale copy is left
@@ -274,11 +275,11 @@ async def test_a_delete_that_skipped_redis_does_not_come_back(
     await cache.put("a", 1)
     await open_breaker(cache, server)
     assert await cache.delete("a") is True  # gone from L1; Redis still holds it
-    assert raw.get("f:a") == b"j1"
+    assert payload(raw.get("f:a")) == b"j1"
     manual_clock.advance(RESET)
     assert await cache.get("a", MISS) is MISS
     assert await cache.get_or_set("a", lambda: 5) == 5  # loaded, not the deleted 1
-    assert raw.get("f:a") == b"j5"
+    assert payload(raw.get("f:a")) == b"j5"
     assert (await l2(cache)).repairs == 1
 
 
@@ -312,7 +313,7 @@ async def test_get_many_skips_unsynced_keys_and_a_get_repairs_them(
     assert (await l2(cache)).unsynced == 2
     assert await cache.get("a", MISS) is MISS
     assert raw.exists("f:a") == 0
-    assert raw.get("f:b") == b"j2"  # still there, still never read
+    assert payload(raw.get("f:b")) == b"j2"  # still there, still never read
     stats = await l2(cache)
     assert (stats.unsynced, stats.repairs) == (1, 1)
 
@@ -418,5 +419,5 @@ async def test_raise_policy_recovers_after_reset(
     server.start()
     manual_clock.advance(RESET)
     assert await cache.put("a", 1) is True
-    assert raw.get("f:a") == b"j1"
+    assert payload(raw.get("f:a")) == b"j1"
     assert (await l2(cache)).breaker_state == "closed"

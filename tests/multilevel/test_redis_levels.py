@@ -40,6 +40,7 @@ from otel_cache import (
 from otel_cache.core.ttl import MAX_TTL
 from tests.multilevel.adapters import CacheAdapter
 from tests.support import ManualClock, RedisServer
+from tests.support.stored import payload, payloads
 
 MISS: Any = object()
 
@@ -101,9 +102,7 @@ async def test_write_through_is_visible_in_redis(make: Make, raw_redis: redis.Re
     cache = make()
     assert await cache.put("user:1", {"name": "ada"}) is True
     raw = raw_redis.get("ns:user:1")
-    assert raw is not None
-    assert raw.startswith(b"j")
-    assert raw == b'j{"name":"ada"}'
+    assert payload(raw) == b'j{"name":"ada"}'
     assert (await cache.stats()).l2.writes == 1
 
 
@@ -153,10 +152,38 @@ async def test_get_many_reads_redis_with_one_mget(make: Make, raw_redis: redis.R
     assert set(cache.l1.get_many(["a", "b", "c", "d"])) == {"a", "b", "c", "d"}
 
 
+async def test_a_get_reads_redis_with_one_get_and_no_pttl(make: Make, raw_redis: redis.Redis) -> None:
+    cache = make()
+    await cache.put_many({"a": 1, "b": 2})
+    cache.l1.clear()
+    raw_redis.config_resetstat()
+    assert await cache.get("a") == 1
+    assert await cache.get_many(["b"]) == {"b": 2}
+    commands = {name: stat["calls"] for name, stat in raw_redis.info("commandstats").items()}
+    assert (commands.get("cmdstat_get"), commands.get("cmdstat_mget")) == (1, 1)
+    assert "cmdstat_pttl" not in commands, "the expiry comes with the value"
+    assert cache.l1.get_many(["a", "b"]) == {"a": 1, "b": 2}
+
+
+async def test_a_value_written_before_the_expiry_header_is_served_but_not_copied_to_l1(
+    make: Make, raw_redis: redis.Redis
+) -> None:
+    cache = make()
+    raw_redis.set("ns:old", b'j{"v":1}', px=60_000)  # the serializer's bytes alone
+    raw_redis.set("ns:older", b"j2")
+    assert await cache.get("old") == {"v": 1}
+    assert await cache.get_many(["older"]) == {"older": 2}
+    assert cache.l1.get_many(["old", "older"]) == {}, "its expiry is unknown without a PTTL"
+    await cache.put("old", {"v": 2})
+    cache.l1.clear()
+    assert await cache.get("old") == {"v": 2}
+    assert cache.l1.get("old") == {"v": 2}, "rewritten with the header: copied again"
+
+
 async def test_put_many_writes_every_pair_to_redis(make: Make, raw_redis: redis.Redis) -> None:
     cache = make()
     assert await cache.put_many({"a": 1, "b": 2}, ttl=30) == 2
-    assert raw_redis.mget(["ns:a", "ns:b"]) == [b"j1", b"j2"]
+    assert payloads(raw_redis.mget(["ns:a", "ns:b"])) == [b"j1", b"j2"]
     assert 29_000 < raw_redis.pttl("ns:a") <= 30_000
     assert (await cache.stats()).l2.writes == 2
 
@@ -334,7 +361,9 @@ async def test_signed_pickle_round_trips(make: Make, raw_redis: redis.Redis) -> 
     cache = make(serializer="pickle", pickle_hmac_key=HMAC_KEY)
     value = {"set": {1, 2}, "tuple": (1, 2), "bytes": b"\x00"}
     await cache.put("a", value)
-    assert raw_redis.get("ns:a").startswith(b"p")  # type: ignore[union-attr]
+    stored = payload(raw_redis.get("ns:a"))
+    assert stored is not None
+    assert stored.startswith(b"p")
     cache.l1.clear()
     assert await cache.get("a") == value
 
@@ -463,7 +492,7 @@ async def test_put_many_with_an_unencodable_value_writes_the_rest(make: Make, ra
     await cache.put("bad", "old")
     with pytest.raises(SerializationError):
         await cache.put_many({"good": 1, "bad": {1}, "also": 2})
-    assert raw_redis.mget(["ns:good", "ns:bad", "ns:also"]) == [b"j1", None, b"j2"]
+    assert payloads(raw_redis.mget(["ns:good", "ns:bad", "ns:also"])) == [b"j1", None, b"j2"]
     assert cache.l1.get_many(["good", "bad", "also"]) == {"good": 1, "bad": {1}, "also": 2}
 
 
