@@ -28,7 +28,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from typing import Generic, TypeVar
 
-from otel_cache.core.sizing import Sizer, deep_sizeof, entry_size
+from otel_cache.core.sizing import Sizer, deep_sizeof, entry_size, shallow_entry_size
 from otel_cache.core.stats import CacheStats, EvictionReason
 from otel_cache.core.ttl import resolve_ttl, validate_ttl
 from otel_cache.errors import CacheConfigError, CacheKeyError
@@ -179,14 +179,31 @@ class LRUCore(Generic[K, V]):
 
     # -- updates ---------------------------------------------------------------
 
-    def put(self, key: K, value: V, ttl: float | None = None) -> bool:
-        """Store ``value``; ``ttl`` None means the default TTL. False if rejected as too large."""
-        seconds = self.default_ttl if ttl is None else resolve_ttl(ttl, self.default_ttl)
+    def size_of(self, key: K, value: V) -> int:
+        """The bytes an entry counts for: what :meth:`put` is given as ``size``.
+
+        With a byte bound, the sizer's figure (by default :func:`~otel_cache.core.sizing.deep_sizeof`,
+        a walk of the value's containers); without one, only the cheap
+        :func:`~otel_cache.core.sizing.shallow_entry_size` for the bytes metric (or the
+        sizer the caller chose). Reads nothing the lock guards: the shell calls it
+        before taking the lock, so a large value is never walked inside it.
+        """
         sizer = self._sizer
+        if sizer is None:
+            return 0
         if sizer is deep_sizeof:
-            size = entry_size(key, value)
-        else:
-            size = sizer(key) + sizer(value) if sizer is not None else 0
+            return entry_size(key, value) if self.max_bytes is not None else shallow_entry_size(key, value)
+        return sizer(key) + sizer(value)
+
+    def put(self, key: K, value: V, ttl: float | None = None, size: int | None = None) -> bool:
+        """Store ``value``; ``ttl`` None means the default TTL. False if rejected as too large.
+
+        ``size`` is :meth:`size_of` the entry, computed by the caller outside its lock
+        (``None``: computed here).
+        """
+        seconds = self.default_ttl if ttl is None else resolve_ttl(ttl, self.default_ttl)
+        if size is None:
+            size = self.size_of(key, value)
         data = self._data
         try:
             old = data.get(key)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-__all__ = ["Sizer", "deep_sizeof", "entry_size"]
+__all__ = ["Sizer", "deep_sizeof", "entry_size", "shallow_entry_size"]
 
 Sizer = Callable[[object], int]
 
@@ -63,6 +63,19 @@ def entry_size(key: object, value: object) -> int:
     if kind is str and value.isascii():  # type: ignore[attr-defined]
         return key_size + _STR_BASE + len(value)  # type: ignore[arg-type]
     return key_size + (_getsizeof(value) if kind in _SCALARS else deep_sizeof(value))
+
+
+def shallow_entry_size(key: object, value: object) -> int:
+    """``sys.getsizeof`` of the key and of the value themselves, not of what they contain.
+
+    What the L1 counts in its bytes metric when no byte bound is set, so that a put
+    never walks a value: exact for strings, bytes and numbers, an underestimate for
+    containers (a dict counts its own table, not its keys and values).
+    """
+    key_size = _STR_BASE + len(key) if type(key) is str and key.isascii() else _getsizeof(key)
+    if type(value) is str and value.isascii():
+        return key_size + _STR_BASE + len(value)
+    return key_size + _getsizeof(value)
 
 
 _STR_BASE = _getsizeof("")

@@ -68,6 +68,7 @@ class AsyncLRUCache(Generic[K, V]):
         "_core_put",
         "_lock",
         "_release",
+        "_size_of",
         "_try_acquire",
         "name",
     )
@@ -99,6 +100,7 @@ class AsyncLRUCache(Generic[K, V]):
         self._core_get = self._core.get
         self._core_peek = self._core.peek_hit
         self._core_put = self._core.put
+        self._size_of = self._core.size_of
         self._try_acquire = self._lock.try_acquire
         self._release = self._lock.release
         self._closed = False
@@ -125,12 +127,13 @@ class AsyncLRUCache(Generic[K, V]):
 
         Returns False, evicting nothing, when the value alone exceeds ``max_bytes``.
         """
+        size = self._size_of(key, value)  # before the lock: sizing may walk a large value
         if self._try_acquire(False):
             try:
-                return self._core_put(key, value, ttl)
+                return self._core_put(key, value, ttl, size)
             finally:
                 self._release()
-        return self._call_contended(self._core.put, key, value, ttl)
+        return self._call_contended(self._core.put, key, value, ttl, size)
 
     def delete(self, key: K) -> bool:
         """Remove ``key``; True if it was there."""
@@ -166,7 +169,8 @@ class AsyncLRUCache(Generic[K, V]):
         pairs = items.items() if isinstance(items, Mapping) else items
         stored = 0
         for chunk in _chunks(pairs):
-            stored += self._call(_put_all, self._core, chunk, ttl)
+            sized = [(key, value, self._size_of(key, value)) for key, value in chunk]  # before the lock
+            stored += self._call(_put_all, self._core, sized, ttl)
         return stored
 
     def __contains__(self, key: K) -> bool:
@@ -214,12 +218,13 @@ class AsyncLRUCache(Generic[K, V]):
 
     async def aput(self, key: K, value: V, ttl: float | None = None) -> bool:
         """Async :meth:`put`."""
+        size = self._size_of(key, value)  # before the lock: sizing may walk a large value
         if self._try_acquire(False):
             try:
-                return self._core_put(key, value, ttl)
+                return self._core_put(key, value, ttl, size)
             finally:
                 self._release()
-        return await self._acall_contended(self._core.put, key, value, ttl)
+        return await self._acall_contended(self._core.put, key, value, ttl, size)
 
     async def adelete(self, key: K) -> bool:
         """Async :meth:`delete`."""
@@ -251,7 +256,8 @@ class AsyncLRUCache(Generic[K, V]):
         pairs = items.items() if isinstance(items, Mapping) else items
         stored = 0
         for chunk in _chunks(pairs):
-            stored += await self._acall(_put_all, self._core, chunk, ttl)
+            sized = [(key, value, self._size_of(key, value)) for key, value in chunk]  # before the lock
+            stored += await self._acall(_put_all, self._core, sized, ttl)
         return stored
 
     async def aclose(self) -> None:
@@ -332,8 +338,8 @@ def _collect_hits(core: LRUCore[K, V], keys: list[K], found: dict[K, V]) -> None
             found[key] = value
 
 
-def _put_all(core: LRUCore[K, V], pairs: list[tuple[K, V]], ttl: float | None) -> int:
-    return sum(core.put(key, value, ttl) for key, value in pairs)
+def _put_all(core: LRUCore[K, V], entries: list[tuple[K, V, int]], ttl: float | None) -> int:
+    return sum(core.put(key, value, ttl, size) for key, value, size in entries)
 
 
 class _ClosedCore:

@@ -120,7 +120,8 @@ class METRICS:
         "otel_cache.memory.usage",
         "observable_up_down_counter",
         "By",
-        "Bytes held in L1 (as the sizer counts).",
+        "Bytes held in L1: as the sizer counts with a byte bound; without one, the shallow size"
+        " of keys and values (containers' contents not counted).",
     )
     OPERATION_DURATION: Final = MetricSpec(
         "otel_cache.operation.duration",

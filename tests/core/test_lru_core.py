@@ -10,7 +10,7 @@ from collections.abc import Iterable
 import pytest
 
 from otel_cache.core.lru import LRUCore
-from otel_cache.core.sizing import deep_sizeof
+from otel_cache.core.sizing import deep_sizeof, shallow_entry_size
 from otel_cache.core.stats import CacheStats
 from otel_cache.core.ttl import MAX_TTL
 from otel_cache.errors import CacheConfigError, CacheError, CacheKeyError, InvalidTTLError
@@ -42,7 +42,9 @@ def check_stats(
     if entries is not None:
         pairs = list(entries)
         assert stats.entries == len(pairs)
-        assert stats.bytes == sum(entry_size(k, v) for k, v in pairs)
+        # Without a byte bound only the cheap shallow size is counted (no walk of the value).
+        size = entry_size if stats.max_bytes is not None else shallow_entry_size
+        assert stats.bytes == sum(size(k, v) for k, v in pairs)
 
 
 def make(clock: ManualClock, **kwargs: object) -> LRUCore[object, object]:

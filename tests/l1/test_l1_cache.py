@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from otel_cache.core.sizing import deep_sizeof
+from otel_cache.core.sizing import entry_size, shallow_entry_size
 from otel_cache.core.stats import CacheStats
 from otel_cache.errors import CacheClosedError, CacheConfigError, CacheKeyError, InvalidTTLError
 from otel_cache.l1 import AsyncLRUCache
@@ -78,7 +78,9 @@ def check_stats(stats: CacheStats, *, lookups: int, puts: int, entries: Iterable
     assert stats.inserts + stats.updates + ev["rejected"] == stats.puts
     assert stats.inserts - (ev["size"] + ev["expired"] + ev["deleted"]) == stats.entries
     assert stats.entries == len(pairs)
-    assert stats.bytes == sum(deep_sizeof(k) + deep_sizeof(v) for k, v in pairs)
+    # Without a byte bound only the cheap shallow size is counted (no walk of the value).
+    size = entry_size if stats.max_bytes is not None else shallow_entry_size
+    assert stats.bytes == sum(size(k, v) for k, v in pairs)
 
 
 # -- basics --------------------------------------------------------------------
@@ -275,6 +277,58 @@ async def test_bulk_calls_release_the_lock_between_chunks(make: Callable[..., Sh
             yield i
 
     assert len(await c.get_many(keys())) == 200
+
+
+class Walked(dict[str, Any]):
+    """A dict that notes whether the sizer walked it, and whether the cache's lock was held then."""
+
+    def __init__(self, lock: Any, **items: Any) -> None:
+        super().__init__(**items)
+        self.lock = lock
+        self.walks_under_lock: list[bool] = []
+
+    def items(self) -> Any:
+        held = not self.lock.try_acquire(False)
+        if not held:
+            self.lock.release()
+        self.walks_under_lock.append(held)
+        return super().items()
+
+
+async def test_without_a_byte_bound_a_put_never_walks_the_value(make: Callable[..., Shell]) -> None:
+    c = make(max_entries=None)
+    value = Walked(c.cache.lock, a=[1, 2], b={"c": 3})
+    assert await c.put("k", value)
+    assert await c.put_many([("m", value)]) == 1
+    assert value.walks_under_lock == [], "no walk: only the shallow size is counted"
+    assert (await c.stats()).bytes == shallow_entry_size("k", value) + shallow_entry_size("m", value)
+
+
+async def test_with_a_byte_bound_the_value_is_sized_outside_the_lock(make: Callable[..., Shell]) -> None:
+    c = make(max_entries=None, max_bytes=100_000)
+    value = Walked(c.cache.lock, a=[1, 2], b={"c": 3})
+    assert await c.put("k", value)
+    assert await c.put_many([("m", value)]) == 1
+    assert value.walks_under_lock == [False, False], "walked once a put, with the lock free"
+    assert (await c.stats()).bytes == entry_size("k", value) + entry_size("m", value)
+
+
+async def test_a_custom_sizer_runs_outside_the_lock(make: Callable[..., Shell]) -> None:
+    held: list[bool] = []
+
+    def sizer(obj: object) -> int:
+        lock = c.cache.lock
+        free = lock.try_acquire(False)
+        if free:
+            lock.release()
+        held.append(not free)
+        return 10
+
+    c = make(max_entries=None, max_bytes=1_000, sizer=sizer)
+    assert await c.put("k", "v")
+    assert await c.put_many([("a", 1), ("b", 2)]) == 2
+    assert held == [False] * 6
+    assert (await c.stats()).bytes == 60
 
 
 # -- close ---------------------------------------------------------------------

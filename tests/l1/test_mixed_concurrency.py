@@ -17,7 +17,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
-from otel_cache.core.sizing import deep_sizeof
+from otel_cache.core.sizing import entry_size, shallow_entry_size
 from otel_cache.core.stats import CacheStats
 from otel_cache.l1 import AsyncLRUCache
 from tests.support import ManualClock
@@ -241,7 +241,8 @@ def check_final_state(
     assert stats.puts == sum(w.puts for w in workers)
     entries = stored_entries(cache)
     assert stats.entries == len(entries) == len(cache)
-    assert stats.bytes == sum(deep_sizeof(k) + deep_sizeof(v) for k, v in entries)
+    size = entry_size if stats.max_bytes is not None else shallow_entry_size  # no walk without a bound
+    assert stats.bytes == sum(size(k, v) for k, v in entries)
     owners = {key: w for w in workers for key in w.keys}
     for key, value in entries:
         last = owners[key].last.get(key, ABSENT)
