@@ -163,6 +163,20 @@ class LRUCore(Generic[K, V]):
         self._count_hit()
         return entry[0]
 
+    def peek(self, key: K, default: D) -> V | D:
+        """The value of a live ``key``, else ``default``: no counter, no LRU move, no removal.
+
+        Lock-free like :meth:`peek_hit` (one dict lookup); for re-checks that must not count
+        a second lookup of the same call.
+        """
+        try:
+            entry = self._data.get(key)
+        except TypeError:
+            return default
+        if entry is None or (entry[1] and entry[1] <= self._clock()):
+            return default
+        return entry[0]
+
     @property
     def hits(self) -> int:
         return int(repr(self._hit_counter)[6:-1])  # "count(N)": reading does not advance it

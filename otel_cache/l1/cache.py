@@ -122,6 +122,10 @@ class AsyncLRUCache(Generic[K, V]):
                 self._release()
         return self._call_contended(self._core.get, key, default)
 
+    def peek(self, key: K, default: D | None = None) -> V | D | None:
+        """The value of ``key`` if it is there and live, without the lock, counting nothing."""
+        return self._core.peek(key, default)
+
     def put(self, key: K, value: V, ttl: float | None = None) -> bool:
         """Store ``value`` for ``ttl`` seconds (``None``: the default TTL).
 

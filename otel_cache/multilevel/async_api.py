@@ -19,8 +19,8 @@ from otel_cache.core.tiers import MISSING
 from otel_cache.core.ttl import validate_ttl
 from otel_cache.errors import BackendError
 from otel_cache.multilevel.channel_task import ChannelTasks
-from otel_cache.multilevel.flows import Flow
 from otel_cache.multilevel.shared import MultiLevelStats, SharedState, mark_hit
+from otel_cache.multilevel.steps import Flow, L1Step, L2Step, Load, Step
 from otel_cache.telemetry import hooks
 
 __all__ = ["AsyncAPI"]
@@ -28,6 +28,7 @@ __all__ = ["AsyncAPI"]
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 D = TypeVar("D")
+T = TypeVar("T")
 
 
 class AsyncAPI(SharedState[K, V]):
@@ -42,19 +43,19 @@ class AsyncAPI(SharedState[K, V]):
         value = await self.l1.aget(key, MISSING)
         if value is not MISSING:
             return value
-        return await self._adrive(self.flows.get_l2(key, default))  # type: ignore[no-any-return]
+        return cast("V | D | None", await self._adrive(self.flows.get_l2(key, default)))
 
     async def aput(self, key: K, value: V, ttl: float | None = None, *, tags: Iterable[str] = ()) -> bool:
         """Async ``put``."""
-        return await self._adrive(self.flows.put(key, value, ttl, tags=tag_names(tags)))  # type: ignore[no-any-return]
+        return await self._adrive(self.flows.put(key, value, ttl, tags=tag_names(tags)))
 
     async def adelete(self, key: K) -> bool:
         """Async ``delete``."""
-        return await self._adrive(self.flows.delete(key))  # type: ignore[no-any-return]
+        return await self._adrive(self.flows.delete(key))
 
     async def aget_many(self, keys: Iterable[K]) -> dict[K, V]:
         """Async ``get_many``."""
-        return await self._adrive(self.flows.get_many(keys))  # type: ignore[no-any-return]
+        return cast("dict[K, V]", await self._adrive(self.flows.get_many(keys)))
 
     async def aput_many(
         self,
@@ -65,7 +66,7 @@ class AsyncAPI(SharedState[K, V]):
     ) -> int:
         """Async ``put_many``."""
         pairs = list(items.items() if isinstance(items, Mapping) else items)
-        return await self._adrive(self.flows.put_many(pairs, ttl, tags=tag_names(tags)))  # type: ignore[no-any-return]
+        return await self._adrive(self.flows.put_many(pairs, ttl, tags=tag_names(tags)))
 
     async def aget_or_set(
         self,
@@ -78,20 +79,25 @@ class AsyncAPI(SharedState[K, V]):
         """Async ``get_or_set``; ``loader`` may be a coroutine function or a plain function."""
         validate_ttl(ttl)  # before the loader runs: its value would be lost
         names = tag_names(tags)
-        value = await self.aget(key, MISSING)
+        value = await self.l1.aget(key, MISSING)
         if value is not MISSING:
-            return value  # type: ignore[return-value]
+            return cast(V, value)
         handler = hooks.current()
         waiting = None if handler is None else lambda: handler.load_wait(self, key)
-        return await self.async_flights.run(key, lambda: self._aload(key, loader, ttl, names), waiting)
+
+        # The flight covers the Redis read too: N cold callers make one GET and one load.
+        async def lead() -> Any:
+            return await self._adrive(self.flows.get_or_load(key, loader, ttl, names))
+
+        return cast(V, await self.async_flights.run(key, lead, waiting))
 
     async def ainvalidate_tags(self, tags: Iterable[str]) -> int:
         """Async ``invalidate_tags``."""
-        return await self._adrive(self.flows.invalidate_tags(tag_names(tags)))  # type: ignore[no-any-return]
+        return await self._adrive(self.flows.invalidate_tags(tag_names(tags)))
 
     async def aclear(self) -> int:
         """Async ``clear``."""
-        return await self._adrive(self.flows.clear())  # type: ignore[no-any-return]
+        return await self._adrive(self.flows.clear())
 
     async def astats(self) -> MultiLevelStats:
         """Async ``stats``."""
@@ -120,50 +126,54 @@ class AsyncAPI(SharedState[K, V]):
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
-    async def _aload(
-        self,
-        key: K,
-        loader: Callable[[], Awaitable[V]] | Callable[[], V],
-        ttl: float | None,
-        tags: tuple[str, ...],
-    ) -> V:
-        value = self.l1.get(key, MISSING)  # a flight that just ended may have stored it
-        if value is not MISSING:
-            return cast(V, value)
-        handler = hooks.current()
-        with handler.load(self, key) if handler is not None else nullcontext():
-            loaded = loader()
-            result: V = await loaded if inspect.isawaitable(loaded) else loaded
-        await self._adrive(self.flows.put(key, result, ttl, strict=False, tags=tags))
-        return result
-
-    async def _adrive(self, flow: Flow) -> Any:
+    async def _adrive(self, flow: Flow[T]) -> T:
         channel = self._channel
         if (channel is None or not channel.running) and self.tiers.coherence is not None and not self._closed:
             await self._aopen_channel()
         return await self._arun(flow)
 
-    async def _arun(self, flow: Flow) -> Any:
+    async def _arun(self, flow: Flow[T]) -> T:
         try:
-            call = next(flow)
-            backend = self._backend_for_loop()
+            step = next(flow)
             while True:
-                handler = hooks.current()
                 try:
-                    if handler is None:
-                        result = await getattr(backend, call.op)(*call.args)
-                    else:
-                        with handler.l2_call(self, call.op) as span:
-                            result = await getattr(backend, call.op)(*call.args)
-                            mark_hit(span, call.op, result)
+                    result = await self._astep(step)
                 except BackendError as exc:
-                    call = flow.throw(exc)
+                    step = flow.throw(exc)
                 else:
-                    call = flow.send(result)
+                    step = flow.send(result)
         except StopIteration as stop:
-            return stop.value
+            value: T = stop.value
+            return value
         finally:
             flow.close()  # on cancellation too: the flow's bookkeeping runs now
+
+    async def _astep(self, step: Step[Any]) -> Any:
+        if isinstance(step, L1Step):
+            return await step.arun(self.l1)  # waits for the L1 lock without blocking the loop
+        if isinstance(step, L2Step):
+            backend = self._backend_for_loop()
+            handler = hooks.current()
+            if handler is None:
+                return await step.arun(backend)
+            with handler.l2_call(self, step.op) as span:
+                result = await step.arun(backend)
+                mark_hit(span, step.op, result)
+                return result
+        if isinstance(step, Load):
+            return await self._aload(step)
+        raise TypeError(f"not a step of a flow: {step!r}")
+
+    async def _aload(self, step: Load) -> Any:
+        flights, handler = self.async_flights, hooks.current()
+        flights.loads += 1
+        try:
+            with handler.load(self, step.key) if handler is not None else nullcontext():
+                loaded = step.loader()
+                return await loaded if inspect.isawaitable(loaded) else loaded
+        except Exception:
+            flights.failures += 1
+            raise
 
     async def _aopen_channel(self) -> None:
         """Start listening for other processes' writes (tasks on this loop), and wait for the

@@ -45,7 +45,7 @@ class ChannelTasks:
         tiers: TierCore,
         l1: AsyncLRUCache[Any, Any],
         flows: Flows,
-        drive: Callable[[Flow], Awaitable[Any]],
+        drive: Callable[[Flow[int]], Awaitable[int]],
     ) -> None:
         self._owner, self._config, self._tiers, self._l1 = owner, config, tiers, l1
         self._flows, self._drive = flows, drive

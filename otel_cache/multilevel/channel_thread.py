@@ -57,7 +57,7 @@ class ChannelThreads:
         tiers: TierCore,
         l1: AsyncLRUCache[Any, Any],
         flows: Flows,
-        drive: Callable[[Flow], Any],
+        drive: Callable[[Flow[int]], int],
     ) -> None:
         self._owner, self._config, self._tiers, self._l1 = owner, config, tiers, l1
         self._flows, self._drive = flows, drive

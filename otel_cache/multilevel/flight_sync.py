@@ -22,7 +22,8 @@ T = TypeVar("T")
 
 
 class SyncFlights:
-    """The sync shell over a flight table; ``loads``, ``coalesced`` and ``failures`` count its callers."""
+    """The sync shell over a flight table; ``coalesced`` counts its waiters; ``loads`` and
+    ``failures`` count loader calls and their exceptions (the cache's drivers count them)."""
 
     def __init__(self, table: FlightTable | None = None) -> None:
         self.table = table if table is not None else FlightTable()
@@ -52,11 +53,9 @@ class SyncFlights:
             if flight.value is LEADER_GONE:
                 continue
             return flight.value  # type: ignore[no-any-return]
-        self.loads += 1
         try:
             value = load()
         except Exception as exc:
-            self.failures += 1
             table.finish(key, flight, error=exc)
             raise
         except BaseException:

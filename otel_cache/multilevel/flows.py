@@ -1,14 +1,20 @@
 """Every multi-level operation, written once, for the sync and the async API.
 
 An operation is a generator that does all the deciding (through
-:class:`~otel_cache.core.tiers.TierCore`) and the L1 calls, and *yields* each L2
-call it needs as a :class:`Call`. A driver runs it: the sync driver calls the
-sync Redis backend, the async driver awaits the asyncio one, and each sends the
-result back in (or throws the :class:`~otel_cache.errors.BackendError` in). This
-is httpx's ``Auth.auth_flow`` pattern: one flow, two thin drivers, no drift.
+:class:`~otel_cache.core.tiers.TierCore`) and *yields* each L2 call and each L1
+call that takes the L1 lock as a typed step (:mod:`otel_cache.multilevel.steps`).
+A driver runs it: the sync driver calls the sync Redis backend and the sync L1, the
+async driver awaits ``redis.asyncio`` and the L1's async path (so it never blocks
+the loop on the lock), and each sends the result back in (or throws the
+:class:`~otel_cache.errors.BackendError` in). This is httpx's ``Auth.auth_flow``
+pattern: one flow, two thin drivers, no drift.
+
+Clean-up in ``finally`` blocks calls L1 directly rather than as a step: a flow closed
+by a cancellation cannot yield there (one lock round, held for O(1)).
 
 The L1 hit path does not come here: the shells answer L1 hits before any
-generator is made.
+generator is made. ``get_or_set`` runs :meth:`Flows.get_or_load` inside the key's
+single flight, so N concurrent cold callers make one Redis read and one load.
 
 Every write whose L2 half fails or is skipped marks its keys *unsynced* in the tier
 core (their L2 copies may be stale), and every read of such a key deletes the L2
@@ -26,28 +32,34 @@ L1 takes no copy (``Flows._store``, ``Flows._fill``).
 from __future__ import annotations
 
 import logging
-from collections.abc import Generator, Hashable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any
 
-from otel_cache.core.tiers import TierCore
+from otel_cache.core.tiers import MISSING, TierCore
 from otel_cache.errors import BackendError, CircuitOpenError, SerializationError
 from otel_cache.l1.cache import AsyncLRUCache
+from otel_cache.multilevel.steps import (
+    Flow,
+    L1Clear,
+    L1Delete,
+    L1DeleteMany,
+    L1GetMany,
+    L1Put,
+    L1PutMany,
+    L2Clear,
+    L2Delete,
+    L2DeleteMany,
+    L2Get,
+    L2GetMany,
+    L2InvalidateTags,
+    L2Set,
+    L2SetMany,
+    Load,
+)
 
-__all__ = ["Call", "Flow", "Flows"]
+__all__ = ["Flow", "Flows"]
 
 log = logging.getLogger("otel_cache")
-
-
-@dataclass(frozen=True, slots=True)
-class Call:
-    """One L2 backend call: ``backend.<op>(*args)``."""
-
-    op: str
-    args: tuple[Any, ...]
-
-
-Flow = Generator[Call, Any, Any]
 
 
 class Flows:
@@ -57,10 +69,30 @@ class Flows:
         self.l1 = l1
         self.tiers = tiers
 
-    def get_l2(self, key: Hashable, default: Any) -> Flow:
+    def get_l2(self, key: Hashable, default: Any) -> Flow[Any]:
         """After an L1 miss: read L2 and fill L1 on a hit."""
+        return (yield from self._get_l2(key, self.tiers.l2_key(key), default))
+
+    def get_or_load(
+        self, key: Hashable, loader: Callable[[], Any], ttl: float | None, tags: tuple[str, ...]
+    ) -> Flow[Any]:
+        """``get_or_set`` after the caller's L1 miss, run by the key's single-flight leader:
+        L1 again (a flight that just ended may have stored it; counted nowhere), then L2, then
+        the loader, whose value is stored in both levels."""
+        value = self.l1.peek(key, MISSING)
+        if value is not MISSING:
+            return value
+        l2_key = self.tiers.l2_key(key)  # rendered once for the read and the write
+        if self.tiers.l2_enabled:
+            value = yield from self._get_l2(key, l2_key, MISSING)
+            if value is not MISSING:
+                return value
+        value = yield from Load(key, loader)
+        yield from self._put(key, l2_key, value, ttl, strict=False, tags=tags)
+        return value
+
+    def _get_l2(self, key: Hashable, l2_key: str, default: Any) -> Flow[Any]:
         tiers = self.tiers
-        l2_key = tiers.l2_key(key)
         if not tiers.l2_allowed():
             return default
         # Allowed one call (a half-open breaker allows one probe): the repair is that call.
@@ -74,36 +106,48 @@ class Flows:
         token = tiers.read_started(key)
         sent_at = tiers.now()
         try:
-            stored = yield Call("get", (l2_key,))
+            stored = yield from L2Get(l2_key)
         except BackendError as exc:
             tiers.l2_failed(exc)
             return default
         tiers.l2_succeeded()
         value = tiers.decode(stored[0] if stored else None)
-        if not tiers.read_finished(value):
+        if not tiers.read_finished(value):  # counts the hit or the miss
             return default
-        self._fill(key, value, tiers.fill_ttl(stored[1], sent_at), token)
+        assert stored is not None  # a value was decoded from it
+        yield from self._fill(key, value, tiers.fill_ttl(stored[1], sent_at), token)
         return value
 
     def put(
         self, key: Hashable, value: Any, ttl: float | None, *, strict: bool = True, tags: tuple[str, ...] = ()
-    ) -> Flow:
+    ) -> Flow[bool]:
         """Write-through: L1, then L2. Returns whether L1 took the value.
 
         A value L2 cannot encode stays in L1, its stale L2 copy is deleted, and
         :class:`SerializationError` is raised (``strict``) or logged.
         """
+        return (yield from self._put(key, self.tiers.l2_key(key), value, ttl, strict=strict, tags=tags))
+
+    def _put(
+        self,
+        key: Hashable,
+        l2_key: str,
+        value: Any,
+        ttl: float | None,
+        *,
+        strict: bool = True,
+        tags: tuple[str, ...] = (),
+    ) -> Flow[bool]:
         tiers = self.tiers
         l1_ttl, ttl_ms = tiers.ttls(ttl)
-        l2_key = tiers.l2_key(key)
         if not tiers.l2_enabled:
             tiers.tagged(tags, (key,))
-            return self.l1.put(key, value, l1_ttl)
+            return (yield from L1Put(key, value, l1_ttl))
         tiers.write_started(key)
         written = False
         try:
             tiers.tagged(tags, (key,))
-            stored = self._store(key, value, l1_ttl)
+            stored = yield from self._store(key, value, l1_ttl)
             try:
                 data = tiers.encode(value)
             except SerializationError:
@@ -114,7 +158,7 @@ class Flows:
                 return stored
             if self._l2_writable((l2_key,)):
                 try:
-                    yield Call("set", (l2_key, data, ttl_ms, tiers.tag_keys(tags)))
+                    yield from L2Set(l2_key, data, ttl_ms, tiers.tag_keys(tags))
                 except BackendError as exc:
                     tiers.l2_write_failed((l2_key,), exc)
                 else:
@@ -123,32 +167,33 @@ class Flows:
                     written = True
             return stored
         finally:
+            # Not a step: a flow closed by a cancellation cannot yield in its clean-up.
             if tiers.write_finished(key, l2_written=written):
                 self.l1.delete(key)  # concurrent writers: Redis's order decides, L1 re-reads it
 
-    def delete(self, key: Hashable) -> Flow:
+    def delete(self, key: Hashable) -> Flow[bool]:
         """Remove from both levels; True if either held the key."""
         tiers = self.tiers
         l2_key = tiers.l2_key(key)
         if not tiers.l2_enabled:
-            return self.l1.delete(key)
+            return (yield from L1Delete(key))
         tiers.write_started(key)
         removed = False
         try:
-            in_l1 = self.l1.delete(key)
+            in_l1 = yield from L1Delete(key)
             removed = yield from self._delete_l2(l2_key)
             return in_l1 or removed
         finally:
             if tiers.write_finished(key, deleted=True, l2_written=removed):
                 self.l1.delete(key)  # a concurrent put may have stored it meanwhile
 
-    def get_many(self, keys: Iterable[Hashable]) -> Flow:
+    def get_many(self, keys: Iterable[Hashable]) -> Flow[dict[Hashable, Any]]:
         """Hits from L1, the rest with one MGET; L2 hits fill L1."""
         tiers = self.tiers
         l2_key_of = {key: tiers.l2_key(key) for key in list(keys)}  # validates every key first
         wanted = list(l2_key_of)
         l2_keys = list(l2_key_of.values())
-        found: dict[Hashable, Any] = self.l1.get_many(wanted)
+        found = yield from L1GetMany(wanted)
         missing = [(key, l2_key) for key, l2_key in zip(wanted, l2_keys, strict=True) if key not in found]
         if not missing or not tiers.l2_allowed():
             return found
@@ -163,7 +208,7 @@ class Flows:
         tokens = [tiers.read_started(key) for key, _ in missing]
         sent_at = tiers.now()
         try:
-            replies = yield Call("get_many", ([l2_key for _, l2_key in missing],))
+            replies = yield from L2GetMany([l2_key for _, l2_key in missing])
         except BackendError as exc:
             tiers.l2_failed(exc)
             return found
@@ -171,13 +216,14 @@ class Flows:
         for (key, _), token, stored in zip(missing, tokens, replies, strict=True):
             value = tiers.decode(stored[0] if stored else None)
             if tiers.read_finished(value):
+                assert stored is not None  # a value was decoded from it
                 found[key] = value
-                self._fill(key, value, tiers.fill_ttl(stored[1], sent_at), token)
+                yield from self._fill(key, value, tiers.fill_ttl(stored[1], sent_at), token)
         return found
 
     def put_many(
         self, items: Sequence[tuple[Hashable, Any]], ttl: float | None, *, tags: tuple[str, ...] = ()
-    ) -> Flow:
+    ) -> Flow[int]:
         """Write-through of many pairs with one pipeline; returns how many L1 took.
 
         Values that cannot be encoded are kept in L1 and skipped in L2; one
@@ -188,16 +234,16 @@ class Flows:
         pairs = [(key, tiers.l2_key(key), value) for key, value in items]
         tiers.tagged(tags, [key for key, _, _ in pairs])
         if not tiers.l2_enabled:
-            return self.l1.put_many([(key, value) for key, _, value in pairs], l1_ttl)
+            return (yield from L1PutMany([(key, value) for key, _, value in pairs], l1_ttl))
         for key, _, _ in pairs:
             tiers.write_started(key)
         try:
+            stored = 0
             if tiers.l1_usable:
-                stored = self.l1.put_many([(key, value) for key, _, value in pairs], l1_ttl)
-                if not tiers.l1_usable:  # the channel went down meanwhile: L1 takes nothing
-                    stored = self._forget([key for key, _, _ in pairs])
-            else:
-                stored = self._forget([key for key, _, _ in pairs])
+                stored = yield from L1PutMany([(key, value) for key, _, value in pairs], l1_ttl)
+            if not tiers.l1_usable:  # down, or went down meanwhile: L1 takes nothing
+                yield from L1DeleteMany([key for key, _, _ in pairs])
+                stored = 0
             encoded: list[tuple[str, bytes]] = []
             unencodable: list[str] = []
             for _, l2_key, value in pairs:
@@ -210,7 +256,7 @@ class Flows:
             written_keys = [l2_key for l2_key, _ in encoded]
             if encoded and self._l2_writable(written_keys):
                 try:
-                    yield Call("set_many", (encoded, ttl_ms, tiers.tag_keys(tags)))
+                    yield from L2SetMany(encoded, ttl_ms, tiers.tag_keys(tags))
                 except BackendError as exc:
                     tiers.l2_write_failed(written_keys, exc)
                 else:
@@ -222,15 +268,15 @@ class Flows:
             return stored
         finally:
             overlapped = [key for key, _, _ in pairs if tiers.write_finished(key)]
-            if overlapped:
-                self._forget(overlapped)
+            for key in overlapped:  # not a step: see the module docstring
+                self.l1.delete(key)
 
-    def clear(self) -> Flow:
+    def clear(self) -> Flow[int]:
         """Empty L1 and delete this cache's namespace from L2 (never FLUSHDB)."""
-        self.l1.clear()
+        yield from L1Clear()
         return (yield from self._clear_l2())
 
-    def _clear_l2(self, *, allowed: bool = False) -> Flow:
+    def _clear_l2(self, *, allowed: bool = False) -> Flow[int]:
         # A clear that fails leaves every L2 copy stale: L2 reads wait until a retry succeeds.
         # ``allowed``: the caller already has the breaker's permission for this call.
         tiers = self.tiers
@@ -246,7 +292,7 @@ class Flows:
             tiers.clear_finished(ok=False)
             return 0
         try:
-            removed = yield Call("clear", (tiers.l2_key.prefix,))
+            removed = yield from L2Clear(tiers.l2_key.prefix)
         except BackendError as exc:
             tiers.clear_finished(ok=False)
             tiers.l2_failed(exc)
@@ -255,14 +301,17 @@ class Flows:
         tiers.clear_finished(ok=True)
         return removed
 
-    def invalidate_tags(self, tags: tuple[str, ...]) -> Flow:
+    def invalidate_tags(self, tags: tuple[str, ...]) -> Flow[int]:
         """Remove every entry carrying one of ``tags`` from L1 and L2; the other processes are told.
 
         Returns how many entries were removed (from this process's L1 or from Redis). If
         Redis refuses, this process's L1 is cleaned and the Redis half is retried by the repair.
         """
         tiers = self.tiers
-        local = {key for key in tiers.untag(tags) if self.l1.delete(key)}
+        local = set()
+        for key in tiers.untag(tags):
+            if (yield from L1Delete(key)):
+                local.add(key)
         if not tiers.l2_enabled or not tags:
             return len(local)
         try:
@@ -274,19 +323,18 @@ class Flows:
             tiers.tags_failed(tags)
             return len(local)
         try:
-            removed: list[str] = yield Call("invalidate_tags", (tiers.tag_keys(tags),))
+            removed = yield from L2InvalidateTags(tiers.tag_keys(tags))
         except BackendError as exc:
             tiers.tags_failed(tags)
             tiers.l2_failed(exc)
             return len(local)
         tiers.l2_succeeded()
         keys = tiers.remote_invalidated(removed)  # reads in flight do not fill these
-        for key in keys:
-            self.l1.delete(key)
+        yield from L1DeleteMany(keys)
         tiers.mark_synced(removed)  # announced: every other process drops them
         return len(local | set(keys))
 
-    def repair(self, limit: int = 500) -> Flow:
+    def repair(self, limit: int = 500) -> Flow[int]:
         """Outage repair, without waiting for reads: retry a failed clear, then delete the L2
         copies of up to ``limit`` unsynced keys (the tier core announces them). Returns how many."""
         tiers = self.tiers
@@ -303,21 +351,20 @@ class Flows:
         pending_tags = tiers.take_pending_tags()
         if pending_tags:
             try:
-                removed = yield Call("invalidate_tags", (tiers.tag_keys(pending_tags),))
+                removed = yield from L2InvalidateTags(tiers.tag_keys(pending_tags))
             except BackendError as exc:
                 tiers.tags_failed(pending_tags)
                 tiers.l2_failed(exc)
                 return 0
             tiers.l2_succeeded()
-            for key in tiers.remote_invalidated(removed):
-                self.l1.delete(key)
+            yield from L1DeleteMany(tiers.remote_invalidated(removed))
             tiers.mark_synced(removed)
             return len(pending_tags)
         marks = tiers.unsynced_batch(limit)
         if not marks:
             return 0
         try:
-            yield Call("delete_many", ([l2_key for l2_key, _ in marks],))
+            yield from L2DeleteMany([l2_key for l2_key, _ in marks])
         except BackendError as exc:
             tiers.l2_failed(exc)
             return 0
@@ -325,31 +372,26 @@ class Flows:
         tiers.repaired(marks)
         return len(marks)
 
-    def _store(self, key: Hashable, value: Any, ttl: float | None) -> bool:
+    def _store(self, key: Hashable, value: Any, ttl: float | None) -> Flow[bool]:
         """Put in L1 while L1 may take copies (see :mod:`otel_cache.core.coherence`)."""
         tiers = self.tiers
         if not tiers.l1_usable:
-            self.l1.delete(key)
+            yield from L1Delete(key)
             return False
-        stored = self.l1.put(key, value, ttl)
+        stored = yield from L1Put(key, value, ttl)
         if not tiers.l1_usable:  # the channel went down meanwhile; its flush may have run
-            self.l1.delete(key)
+            yield from L1Delete(key)
             return False
         return stored
 
-    def _fill(self, key: Hashable, value: Any, ttl: float | None, token: int) -> None:
+    def _fill(self, key: Hashable, value: Any, ttl: float | None, token: int) -> Flow[None]:
         """Fill L1 after an L2 hit, unless a write or an invalidation of the key raced with the read."""
         tiers = self.tiers
         if ttl is None or not tiers.may_fill(key, token):
             return
-        self.l1.put(key, value, ttl)
+        yield from L1Put(key, value, ttl)
         if not tiers.still_fillable(key, token):  # raced after the check: the racer may have missed it
-            self.l1.delete(key)
-
-    def _forget(self, keys: Iterable[Hashable]) -> int:
-        for key in keys:
-            self.l1.delete(key)
-        return 0
+            yield from L1Delete(key)
 
     def _l2_writable(self, l2_keys: Sequence[str]) -> bool:
         """Whether to write L2 now; if not, the keys' L2 copies may be stale from here on."""
@@ -363,13 +405,13 @@ class Flows:
             tiers.mark_unsynced(l2_keys)
         return allowed
 
-    def _delete_l2(self, l2_key: str, *, repair: bool = False) -> Flow:
+    def _delete_l2(self, l2_key: str, *, repair: bool = False) -> Flow[bool]:
         # ``repair``: a read found the key unsynced, and has the breaker's permission already.
         tiers = self.tiers
         if not repair and not self._l2_writable((l2_key,)):
             return False
         try:
-            removed = yield Call("delete", (l2_key,))
+            removed = yield from L2Delete(l2_key)
         except BackendError as exc:
             tiers.l2_write_failed((l2_key,), exc)
             return False

@@ -13,8 +13,8 @@ from otel_cache.core.tiers import MISSING
 from otel_cache.core.ttl import validate_ttl
 from otel_cache.errors import BackendError
 from otel_cache.multilevel.channel_thread import ChannelThreads
-from otel_cache.multilevel.flows import Flow
 from otel_cache.multilevel.shared import FlightStats, MultiLevelStats, SharedState, mark_hit
+from otel_cache.multilevel.steps import Flow, L1Step, L2Step, Load, Step
 from otel_cache.telemetry import hooks
 
 __all__ = ["SyncAPI"]
@@ -22,6 +22,7 @@ __all__ = ["SyncAPI"]
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 D = TypeVar("D")
+T = TypeVar("T")
 
 
 class SyncAPI(SharedState[K, V]):
@@ -35,20 +36,20 @@ class SyncAPI(SharedState[K, V]):
         value = self.l1.get(key, MISSING)
         if value is not MISSING:
             return value
-        return self._drive(self.flows.get_l2(key, default))  # type: ignore[no-any-return]
+        return cast("V | D | None", self._drive(self.flows.get_l2(key, default)))
 
     def put(self, key: K, value: V, ttl: float | None = None, *, tags: Iterable[str] = ()) -> bool:
         """Write-through to L1 and L2; ``ttl`` seconds (``None``: the default TTL); ``tags``: see
         :meth:`invalidate_tags`."""
-        return self._drive(self.flows.put(key, value, ttl, tags=tag_names(tags)))  # type: ignore[no-any-return]
+        return self._drive(self.flows.put(key, value, ttl, tags=tag_names(tags)))
 
     def delete(self, key: K) -> bool:
         """Remove ``key`` from both levels; True if either held it."""
-        return self._drive(self.flows.delete(key))  # type: ignore[no-any-return]
+        return self._drive(self.flows.delete(key))
 
     def get_many(self, keys: Iterable[K]) -> dict[K, V]:
         """The keys found (L1, then one MGET for the rest); misses are left out."""
-        return self._drive(self.flows.get_many(keys))  # type: ignore[no-any-return]
+        return cast("dict[K, V]", self._drive(self.flows.get_many(keys)))
 
     def put_many(
         self,
@@ -59,7 +60,7 @@ class SyncAPI(SharedState[K, V]):
     ) -> int:
         """Write-through of many pairs (one pipeline); returns how many L1 took."""
         pairs = list(items.items() if isinstance(items, Mapping) else items)
-        return self._drive(self.flows.put_many(pairs, ttl, tags=tag_names(tags)))  # type: ignore[no-any-return]
+        return self._drive(self.flows.put_many(pairs, ttl, tags=tag_names(tags)))
 
     def get_or_set(
         self, key: K, loader: Callable[[], V], ttl: float | None = None, *, tags: Iterable[str] = ()
@@ -67,21 +68,26 @@ class SyncAPI(SharedState[K, V]):
         """The cached value, or ``loader()``'s, stored; concurrent misses call ``loader`` once."""
         validate_ttl(ttl)  # before the loader runs: its value would be lost
         names = tag_names(tags)
-        value = self.get(key, MISSING)
+        value = self.l1.get(key, MISSING)
         if value is not MISSING:
-            return value  # type: ignore[return-value]
+            return cast(V, value)
         handler = hooks.current()
         waiting = None if handler is None else lambda: handler.load_wait(self, key)
-        return self.sync_flights.run(key, lambda: self._load(key, loader, ttl, names), waiting)
+        # The flight covers the Redis read too: N cold callers make one GET and one load.
+
+        def lead() -> Any:
+            return self._drive(self.flows.get_or_load(key, loader, ttl, names))
+
+        return cast(V, self.sync_flights.run(key, lead, waiting))
 
     def invalidate_tags(self, tags: Iterable[str]) -> int:
         """Remove every entry put with one of ``tags`` from L1, from Redis and from the L1 of
         every other process on the same Redis and namespace; returns how many keys it found."""
-        return self._drive(self.flows.invalidate_tags(tag_names(tags)))  # type: ignore[no-any-return]
+        return self._drive(self.flows.invalidate_tags(tag_names(tags)))
 
     def clear(self) -> int:
         """Empty L1 and this cache's namespace in L2; returns the L2 keys removed."""
-        return self._drive(self.flows.clear())  # type: ignore[no-any-return]
+        return self._drive(self.flows.clear())
 
     def stats(self) -> MultiLevelStats:
         """A snapshot of L1, L2 and single-flight counters."""
@@ -118,46 +124,55 @@ class SyncAPI(SharedState[K, V]):
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _load(self, key: K, loader: Callable[[], V], ttl: float | None, tags: tuple[str, ...]) -> V:
-        value = self.l1.get(key, MISSING)  # a flight that just ended may have stored it
-        if value is not MISSING:
-            return cast(V, value)
-        handler = hooks.current()
-        if handler is None:
-            value = loader()
-        else:
-            with handler.load(self, key):
-                value = loader()
-        self._drive(self.flows.put(key, value, ttl, strict=False, tags=tags))
-        return value
-
-    def _drive(self, flow: Flow) -> Any:
+    def _drive(self, flow: Flow[T]) -> T:
         channel = self._channel
         if (channel is None or not channel.running) and self.tiers.coherence is not None and not self._closed:
             self._open_channel()
         return self._run(flow)
 
-    def _run(self, flow: Flow) -> Any:
+    def _run(self, flow: Flow[T]) -> T:
         try:
-            call = next(flow)
-            backend = self._backend()
+            step = next(flow)
             while True:
-                handler = hooks.current()
                 try:
-                    if handler is None:
-                        result = getattr(backend, call.op)(*call.args)
-                    else:
-                        with handler.l2_call(self, call.op) as span:
-                            result = getattr(backend, call.op)(*call.args)
-                            mark_hit(span, call.op, result)
+                    result = self._step(step)
                 except BackendError as exc:
-                    call = flow.throw(exc)
+                    step = flow.throw(exc)
                 else:
-                    call = flow.send(result)
+                    step = flow.send(result)
         except StopIteration as stop:
-            return stop.value
+            value: T = stop.value
+            return value
         finally:
             flow.close()
+
+    def _step(self, step: Step[Any]) -> Any:
+        if isinstance(step, L1Step):
+            return step.run(self.l1)
+        if isinstance(step, L2Step):
+            backend = self._backend()
+            handler = hooks.current()
+            if handler is None:
+                return step.run(backend)
+            with handler.l2_call(self, step.op) as span:
+                result = step.run(backend)
+                mark_hit(span, step.op, result)
+                return result
+        if isinstance(step, Load):
+            return self._load(step)
+        raise TypeError(f"not a step of a flow: {step!r}")
+
+    def _load(self, step: Load) -> Any:
+        flights, handler = self.sync_flights, hooks.current()
+        flights.loads += 1
+        try:
+            if handler is None:
+                return step.loader()
+            with handler.load(self, step.key):
+                return step.loader()
+        except Exception:
+            flights.failures += 1
+            raise
 
     def _open_channel(self) -> None:
         """Start listening for other processes' writes (threads), and wait for the subscription:

@@ -15,8 +15,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+import redis
 
 from otel_cache import CacheConfig, MultiLevelCache
+from tests.support import RedisServer
 
 WAIT = 10.0
 
@@ -73,8 +75,8 @@ async def test_concurrent_misses_load_once(acache: MultiLevelCache[Any, Any]) ->
         return {"v": 1}
 
     tasks = [asyncio.create_task(acache.aget_or_set("k", loader)) for _ in range(50)]
-    await until(lambda: acache.async_flights.coalesced == 49)
-    assert calls == 1
+    # The leader reads Redis first, then loads: wait until it is in the loader.
+    await until(lambda: acache.async_flights.coalesced == 49 and calls == 1)
     release.set()
     results = await asyncio.gather(*tasks)
     assert results == [{"v": 1}] * 50
@@ -125,7 +127,7 @@ async def test_cancelled_leader_hands_the_load_to_a_waiter(acache: MultiLevelCac
         return "v"
 
     tasks = [asyncio.create_task(acache.aget_or_set("k", loader)) for _ in range(5)]
-    await until(lambda: acache.async_flights.coalesced == 4)
+    await until(lambda: acache.async_flights.coalesced == 4 and len(leaders) == 1)
     leader = leaders[0]
     assert leader in tasks
     assert leader is not None
@@ -154,7 +156,7 @@ async def test_cancelled_waiter_leaves_the_others_alone(acache: MultiLevelCache[
         return "v"
 
     tasks = [asyncio.create_task(acache.aget_or_set("k", loader)) for _ in range(5)]
-    await until(lambda: acache.async_flights.coalesced == 4)
+    await until(lambda: acache.async_flights.coalesced == 4 and len(leaders) == 1)
     victim = next(task for task in tasks if task is not leaders[0])
     victim.cancel()
     await asyncio.sleep(0.01)
@@ -307,13 +309,15 @@ async def test_a_sync_call_on_the_loop_of_the_leader_loads_rather_than_deadlock(
     acache: MultiLevelCache[Any, Any],
 ) -> None:
     release = asyncio.Event()
+    loading: list[bool] = []
 
     async def slow() -> str:
+        loading.append(True)
         await release.wait()
         return "from-coroutine"
 
     leader = asyncio.ensure_future(acache.aget_or_set("k", slow))
-    await until(lambda: acache.async_flights.in_flight() == 1)
+    await until(lambda: bool(loading))  # the leader is in its loader (past its Redis read)
     # Legacy code calling the sync API from a coroutine blocks this loop: waiting on the
     # coroutine that leads would never end, so it loads on its own.
     assert acache.get_or_set("k", lambda: "own") == "own"
@@ -336,3 +340,71 @@ async def test_a_cancelled_coroutine_leader_hands_over_to_a_waiting_thread(
     assert await waiter == "thread"
     with pytest.raises(asyncio.CancelledError):
         await leader
+
+
+# -- the flight covers the Redis read ----------------------------------------------------
+
+
+def _redis_gets(server: RedisServer) -> int:
+    client = redis.Redis(host=server.host, port=server.port, socket_timeout=5)
+    try:
+        stat = client.info("commandstats").get("cmdstat_get")
+        return int(stat["calls"]) if stat else 0
+    finally:
+        client.close()
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("api", ["sync", "async"])
+async def test_cold_callers_of_a_key_in_redis_make_one_get_and_no_load(
+    fresh_redis_server: RedisServer, api: str
+) -> None:
+    """The leader's GET is held (Redis paused) until every other caller waits on its flight."""
+    config = CacheConfig(redis_url=fresh_redis_server.url, namespace="sf", redis_timeout=30)
+    cache: MultiLevelCache[str, Any] = MultiLevelCache(config, async_mode=api == "async")
+    calls: list[str] = []
+
+    def loader() -> str:
+        calls.append("load")
+        return "loaded"
+
+    try:
+        if api == "async":
+            await cache.aput("k", "stored")
+        else:
+            cache.put("k", "stored")
+        cache.l1.clear()  # in Redis only (as if another process had written it)
+        flights = cache.async_flights if api == "async" else cache.sync_flights
+        before = _redis_gets(fresh_redis_server)
+        fresh_redis_server.pause()
+        try:
+            if api == "async":
+                callers: list[Any] = [
+                    asyncio.ensure_future(cache.aget_or_set("k", loader)) for _ in range(20)
+                ]
+            else:
+                pool = ThreadPoolExecutor(20)
+                callers = [asyncio.wrap_future(pool.submit(cache.get_or_set, "k", loader)) for _ in range(20)]
+            await until(lambda: flights.coalesced == 19)
+        finally:
+            fresh_redis_server.resume()
+        assert await asyncio.gather(*callers) == ["stored"] * 20
+        if api == "sync":
+            pool.shutdown()
+        assert calls == [], "found in Redis: the loader never ran"
+        assert _redis_gets(fresh_redis_server) - before == 1
+        stats = cache.stats()
+        assert (flights.loads, flights.coalesced) == (0, 19)
+        assert (stats.l1.misses, stats.l1.hits) == (20, 0), "each call counted once in L1"
+        assert (stats.l2.hits, stats.l2.misses) == (1, 0)
+    finally:
+        await cache.aclose()
+
+
+async def test_a_cold_get_or_set_counts_one_l1_miss(acache: MultiLevelCache[Any, Any]) -> None:
+    assert await acache.aget_or_set("a", lambda: 1) == 1
+    assert acache.get_or_set("b", lambda: 2) == 2
+    stats = acache.stats().l1
+    assert (stats.misses, stats.hits) == (2, 0)
+    assert await acache.aget_or_set("a", lambda: 0) == 1
+    assert (acache.stats().l1.misses, acache.stats().l1.hits) == (2, 1)
