@@ -5,10 +5,25 @@ two locks that do not exclude each other protect nothing, since a warmer thread
 holding the RLock and a coroutine holding the asyncio.Lock would mutate the same
 dict at once. An ``asyncio.Lock`` cannot be taken by a thread at all, so the one
 lock has to be a thread lock. That is safe for the event loop because of what
-the lock guards: only :class:`otel_cache.core.lru.LRUCore` calls, each O(1)
-amortised (O(expiry_batch) at worst), with no I/O, no await and no user callback
-inside. So a coroutine that finds the lock taken waits for at most one short
-critical section of another thread. Hits do not take it at all
+the lock guards, under rules every change must keep:
+
+1. Only :class:`otel_cache.core.lru.LRUCore` calls run under it, each O(1)
+   amortised: a lookup, a put of an entry already sized, a delete, at most
+   ``expiry_batch`` expiries, and the evictions an insert needs (one each). The one
+   O(n) call is ``clear()``, which a user asks for.
+2. No user code: values are sized before the lock is taken (``LRUCore.size_of``, and
+   the sizer is a user callback), listeners run after it is released, loaders never
+   come near it. What remains is a key's ``__hash__`` and ``__eq__`` (dict lookups):
+   keep keys plain (the multi-level cache accepts only str, int, float, bool, None,
+   bytes and tuples of these).
+3. No I/O and no await inside.
+4. Coroutines take it only through ``AsyncLRUCache``'s async methods (the
+   multi-level flows yield their L1 calls as steps for that); the exceptions, each
+   one short critical section, are clean-ups in a flow's ``finally`` (a closing
+   generator cannot yield) and the invalidation listener task's deletes.
+
+So a coroutine that finds the lock taken waits for at most one short critical
+section of another thread. Hits do not take it at all
 (:meth:`LRUCore.peek_hit <otel_cache.core.lru.LRUCore.peek_hit>`): under the GIL a
 hit is three C calls that each leave the OrderedDict consistent, and readers never
 remove anything, so only misses, expiries and writes are serialised.
