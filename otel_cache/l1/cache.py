@@ -3,8 +3,9 @@
 Both APIs are thin shells over one :class:`~otel_cache.core.lru.LRUCore` and one
 :class:`~otel_cache.l1.lock.TimedLock` (see that module for why one thread lock
 is the correct lock for threads and coroutines together). A hit is answered
-without the lock (``LRUCore.peek_hit``); any other call takes the lock, makes one
-core call and releases it. The async methods never await while holding it, and
+without the lock (``LRUCore.peek_hit``) under the GIL; on a free-threaded CPython
+running without it, hits take the lock too (:data:`LOCK_FREE_HITS`). Any other call
+takes the lock, makes one core call and releases it. The async methods never await while holding it, and
 only await at all when the lock is contended.
 
     >>> cache: AsyncLRUCache[str, int] = AsyncLRUCache(max_entries=2, default_ttl=60)
@@ -19,6 +20,7 @@ Bulk calls (``get_many``, ``put_many``) take the lock once per chunk of
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Any, Generic, NoReturn, TypeVar
@@ -39,6 +41,17 @@ R = TypeVar("R")
 
 _CHUNK = 64
 _perf_counter = time.perf_counter
+
+
+def gil_enabled() -> bool:
+    """False on a free-threaded CPython (3.13t and later) running without the GIL."""
+    is_gil_enabled = getattr(sys, "_is_gil_enabled", None)  # 3.13+; the GIL is always on before
+    return True if is_gil_enabled is None else bool(is_gil_enabled())
+
+
+LOCK_FREE_HITS = gil_enabled()
+"""Whether hits skip the lock (``LRUCore.peek_hit``): only while the GIL makes each of its
+C calls atomic. Without the GIL every lookup takes the lock. Read when a cache is made."""
 
 
 class AsyncLRUCache(Generic[K, V]):
@@ -98,7 +111,8 @@ class AsyncLRUCache(Generic[K, V]):
         )
         self._lock = TimedLock(lock_kind)
         self._core_get = self._core.get
-        self._core_peek = self._core.peek_hit
+        # Without the GIL a lock-free lookup could race a put: every hit takes the lock then.
+        self._core_peek = self._core.peek_hit if LOCK_FREE_HITS else _take_the_lock
         self._core_put = self._core.put
         self._size_of = self._core.size_of
         self._try_acquire = self._lock.try_acquire
@@ -123,8 +137,10 @@ class AsyncLRUCache(Generic[K, V]):
         return self._call_contended(self._core.get, key, default)
 
     def peek(self, key: K, default: D | None = None) -> V | D | None:
-        """The value of ``key`` if it is there and live, without the lock, counting nothing."""
-        return self._core.peek(key, default)
+        """The value of ``key`` if it is there and live, counting nothing (lock-free under the GIL)."""
+        if LOCK_FREE_HITS:
+            return self._core.peek(key, default)
+        return self._call(self._core.peek, key, default)
 
     def put(self, key: K, value: V, ttl: float | None = None) -> bool:
         """Store ``value`` for ``ttl`` seconds (``None``: the default TTL).
@@ -333,6 +349,11 @@ def _chunks(items: Iterable[R]) -> Iterable[list[R]]:
 
 _MISSING: Any = object()
 _SLOW: Any = object()  # peek_hit's "take the locked path"
+
+
+def _take_the_lock(key: object, slow: D) -> D:
+    """``peek_hit`` where hits may not skip the lock: always the locked path."""
+    return slow
 
 
 def _collect_hits(core: LRUCore[K, V], keys: list[K], found: dict[K, V]) -> None:

@@ -26,7 +26,9 @@ So a coroutine that finds the lock taken waits for at most one short critical
 section of another thread. Hits do not take it at all
 (:meth:`LRUCore.peek_hit <otel_cache.core.lru.LRUCore.peek_hit>`): under the GIL a
 hit is three C calls that each leave the OrderedDict consistent, and readers never
-remove anything, so only misses, expiries and writes are serialised.
+remove anything, so only misses, expiries and writes are serialised. Without the
+GIL (a free-threaded CPython, ``sys._is_gil_enabled()`` false) that argument fails,
+and hits take the lock too (``otel_cache.l1.cache.LOCK_FREE_HITS``).
 
 Acquisition, fast path first::
 
