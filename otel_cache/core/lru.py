@@ -26,14 +26,14 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Iterator
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 from otel_cache.core.sizing import Sizer, deep_sizeof, entry_size, shallow_entry_size
 from otel_cache.core.stats import CacheStats, EvictionReason
 from otel_cache.core.ttl import resolve_ttl, validate_ttl
 from otel_cache.errors import CacheConfigError, CacheKeyError
 
-__all__ = ["Clock", "LRUCore"]
+__all__ = ["Clock", "HitPath", "LRUCore"]
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -49,6 +49,15 @@ _SMALLEST_DEADLINE = math.nextafter(0.0, 1.0)
 
 # (value, expires_at, size)
 _Entry = tuple[V, float, int]
+
+
+class HitPath(NamedTuple, Generic[K, V]):
+    """The four C calls of a hit (:meth:`LRUCore.peek_hit`), bound, for a shell to inline."""
+
+    lookup: Callable[[K], _Entry[V] | None]
+    touch: Callable[[K], None]
+    clock: Clock
+    count_hit: Callable[[], int]
 
 
 class LRUCore(Generic[K, V]):
@@ -177,6 +186,11 @@ class LRUCore(Generic[K, V]):
             return default
         return entry[0]
 
+    def hit_path(self) -> HitPath[K, V]:
+        """What a shell needs to answer a hit itself, in one frame: see :meth:`peek_hit`."""
+        data = self._data
+        return HitPath(data.get, data.move_to_end, self._clock, self._count_hit)
+
     @property
     def hits(self) -> int:
         return int(repr(self._hit_counter)[6:-1])  # "count(N)": reading does not advance it
@@ -192,6 +206,15 @@ class LRUCore(Generic[K, V]):
         return not (entry[1] and entry[1] <= self._clock())
 
     # -- updates ---------------------------------------------------------------
+
+    def entry_sizer(self) -> Callable[[K, V], int]:
+        """:meth:`size_of` as one function of (key, value), for a shell's put path (a frame less)."""
+        sizer = self._sizer
+        if sizer is None:
+            return _no_size
+        if sizer is deep_sizeof:
+            return entry_size if self.max_bytes is not None else shallow_entry_size
+        return self.size_of
 
     def size_of(self, key: K, value: V) -> int:
         """The bytes an entry counts for: what :meth:`put` is given as ``size``.
@@ -263,9 +286,14 @@ class LRUCore(Generic[K, V]):
             if heap[0] < now // resolution:
                 self.purge_expired(now)
         max_entries = self.max_entries
-        if (max_entries is not None and len(data) > max_entries) or (
-            max_bytes is not None and self.bytes > max_bytes
-        ):
+        if max_bytes is None:
+            if max_entries is not None and len(data) > max_entries:  # one over: evict the oldest
+                evicted, entry = data.popitem(last=False)
+                self.bytes -= entry[2]
+                if entry[1]:
+                    self._unschedule(evicted, entry[1])
+                self.evictions[_SIZE] += 1
+        elif self.bytes > max_bytes or (max_entries is not None and len(data) > max_entries):
             self._enforce_bounds()
         return True
 
@@ -376,6 +404,10 @@ class LRUCore(Generic[K, V]):
         keys = self._wheel.get(int(expires_at // self._resolution))
         if keys is not None:
             keys.discard(key)
+
+
+def _no_size(key: object, value: object) -> int:
+    return 0
 
 
 def _unhashable(key: object) -> CacheKeyError:

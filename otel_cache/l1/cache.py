@@ -77,11 +77,14 @@ class AsyncLRUCache(Generic[K, V]):
         "_closed",
         "_core",
         "_core_get",
-        "_core_peek",
         "_core_put",
+        "_count_hit",
         "_lock",
+        "_lookup",
+        "_now",
         "_release",
         "_size_of",
+        "_touch",
         "_try_acquire",
         "name",
     )
@@ -111,10 +114,13 @@ class AsyncLRUCache(Generic[K, V]):
         )
         self._lock = TimedLock(lock_kind)
         self._core_get = self._core.get
-        # Without the GIL a lock-free lookup could race a put: every hit takes the lock then.
-        self._core_peek = self._core.peek_hit if LOCK_FREE_HITS else _take_the_lock
+        # The hit path, inlined in get/aget (LRUCore.peek_hit in one frame). Without the GIL a
+        # lock-free lookup could race a put: every lookup then finds nothing and takes the lock.
+        hit = self._core.hit_path()
+        self._lookup = hit.lookup if LOCK_FREE_HITS else _find_nothing
+        self._touch, self._now, self._count_hit = hit.touch, hit.clock, hit.count_hit
         self._core_put = self._core.put
-        self._size_of = self._core.size_of
+        self._size_of = self._core.entry_sizer()
         self._try_acquire = self._lock.try_acquire
         self._release = self._lock.release
         self._closed = False
@@ -126,9 +132,18 @@ class AsyncLRUCache(Generic[K, V]):
 
     def get(self, key: K, default: D | None = None) -> V | D | None:
         """The value of ``key``, or ``default`` on a miss or after expiry."""
-        value = self._core_peek(key, _SLOW)
-        if value is not _SLOW:
-            return value
+        # LRUCore.peek_hit inlined (one frame less on every hit); its docstring says why it is safe.
+        try:
+            entry = self._lookup(key)
+        except TypeError:
+            entry = None  # unhashable: the locked path raises CacheKeyError
+        if entry is not None and (not entry[1] or entry[1] > self._now()):
+            try:  # noqa: SIM105 - a context manager costs more than the lookup here
+                self._touch(key)
+            except KeyError:  # removed since the lookup: still a hit on the value read
+                pass
+            self._count_hit()
+            return entry[0]
         if self._try_acquire(False):
             try:
                 return self._core_get(key, default)
@@ -210,7 +225,7 @@ class AsyncLRUCache(Generic[K, V]):
         self._closed = True
         self._core = closed = _ClosedCore()  # type: ignore[assignment]
         self._core_get = closed.get  # type: ignore[assignment]
-        self._core_peek = closed.get  # type: ignore[assignment]
+        self._lookup = closed.get
         self._core_put = closed.put  # type: ignore[assignment]
 
     @property
@@ -226,9 +241,17 @@ class AsyncLRUCache(Generic[K, V]):
 
     async def aget(self, key: K, default: D | None = None) -> V | D | None:
         """Async :meth:`get`; awaits only when another thread holds the lock."""
-        value = self._core_peek(key, _SLOW)
-        if value is not _SLOW:
-            return value
+        try:  # the hit path of get(), inlined
+            entry = self._lookup(key)
+        except TypeError:
+            entry = None
+        if entry is not None and (not entry[1] or entry[1] > self._now()):
+            try:  # noqa: SIM105
+                self._touch(key)
+            except KeyError:
+                pass
+            self._count_hit()
+            return entry[0]
         if self._try_acquire(False):
             try:
                 return self._core_get(key, default)
@@ -351,9 +374,9 @@ _MISSING: Any = object()
 _SLOW: Any = object()  # peek_hit's "take the locked path"
 
 
-def _take_the_lock(key: object, slow: D) -> D:
-    """``peek_hit`` where hits may not skip the lock: always the locked path."""
-    return slow
+def _find_nothing(key: object) -> None:
+    """The lock-free lookup where hits may not skip the lock: always the locked path."""
+    return None
 
 
 def _collect_hits(core: LRUCore[K, V], keys: list[K], found: dict[K, V]) -> None:
