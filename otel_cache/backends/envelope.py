@@ -24,7 +24,7 @@ import time
 
 from otel_cache.backends.protocol import Stored
 
-__all__ = ["HEADER_SIZE", "now_ms", "unwrap", "wrap"]
+__all__ = ["HEADER_SIZE", "now_ms", "unwrap", "unwrap_many", "wrap"]
 
 _HEADER = struct.Struct(">cQ")
 _MARK = b"e"
@@ -39,6 +39,21 @@ def now_ms() -> int:
 def wrap(data: bytes, ttl_ms: int | None, now: int) -> bytes:
     """``data`` as stored: the expiry ``now + ttl_ms`` (none if ``ttl_ms`` is None) first."""
     return _HEADER.pack(_MARK, 0 if ttl_ms is None else now + ttl_ms) + data
+
+
+def unwrap_many(replies: list[bytes | str | None], now: int) -> list[Stored | None]:
+    """:func:`unwrap` of each reply of an MGET, in one frame."""
+    found: list[Stored | None] = []
+    size, mark, unpack = HEADER_SIZE, _MARK, _HEADER.unpack_from
+    for raw in replies:
+        if not isinstance(raw, bytes):
+            found.append(None)
+        elif len(raw) < size or raw[:1] != mark:
+            found.append((raw, 0))
+        else:
+            expiry = unpack(raw)[1]
+            found.append((raw[size:], None if expiry == 0 else max(0, expiry - now)))
+    return found
 
 
 def unwrap(raw: bytes | str | None, now: int) -> Stored | None:

@@ -9,7 +9,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from otel_cache.backends.envelope import now_ms, unwrap, wrap
+from otel_cache.backends.envelope import now_ms, unwrap, unwrap_many, wrap
 from otel_cache.backends.protocol import Stored
 from otel_cache.backends.redis_errors import map_redis_errors
 from otel_cache.backends.redis_options import SCAN_BATCH, add_to_tags, glob_escape, pool_options, text
@@ -53,8 +53,7 @@ class RedisBackend:
             return []
         with map_redis_errors():
             values = self.client.mget(keys)
-        now = now_ms()
-        return [unwrap(raw, now) for raw in values]
+        return unwrap_many(values, now_ms())
 
     def delete_many(self, keys: Sequence[str]) -> int:
         """Delete ``keys`` (one UNLINK); how many existed."""

@@ -61,7 +61,8 @@ class L2KeyBuilder:
         self.max_length = max_length
 
     def __call__(self, key: Hashable) -> str:
-        rendered = render_key(key)
+        # A plain str key that needs no escape is itself (render_key's first case, inlined).
+        rendered = key if type(key) is str and key[:1] != _ESCAPE else render_key(key)
         if len(rendered) > self.max_length:
             raise CacheKeyError(
                 f"key is {len(rendered)} characters long once encoded; the limit is {self.max_length}"

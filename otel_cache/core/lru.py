@@ -30,7 +30,7 @@ from typing import Generic, NamedTuple, TypeVar
 
 from otel_cache.core.sizing import Sizer, deep_sizeof, entry_size, shallow_entry_size
 from otel_cache.core.stats import CacheStats, EvictionReason
-from otel_cache.core.ttl import resolve_ttl, validate_ttl
+from otel_cache.core.ttl import MAX_TTL, resolve_ttl, validate_ttl
 from otel_cache.errors import CacheConfigError, CacheKeyError
 
 __all__ = ["Clock", "HitPath", "LRUCore"]
@@ -238,7 +238,12 @@ class LRUCore(Generic[K, V]):
         ``size`` is :meth:`size_of` the entry, computed by the caller outside its lock
         (``None``: computed here).
         """
-        seconds = self.default_ttl if ttl is None else resolve_ttl(ttl, self.default_ttl)
+        if ttl is None:
+            seconds = self.default_ttl
+        elif type(ttl) is float and 0.0 < ttl <= MAX_TTL:  # a plain finite TTL: valid as it is
+            seconds = ttl
+        else:
+            seconds = resolve_ttl(ttl, self.default_ttl)
         if size is None:
             size = self.size_of(key, value)
         data = self._data
@@ -262,8 +267,14 @@ class LRUCore(Generic[K, V]):
         resolution = self._resolution
         if old is None:
             self.inserts += 1
-            if expires_at:
-                self._schedule(key, expires_at)
+            if expires_at:  # _schedule, inlined: every insert with a TTL comes here
+                bucket = int(expires_at // resolution)
+                keys = self._wheel.get(bucket)
+                if keys is None:
+                    self._wheel[bucket] = {key}
+                    heapq.heappush(self._bucket_heap, bucket)
+                else:
+                    keys.add(key)
         else:
             self.updates += 1
             self.bytes -= old[2]

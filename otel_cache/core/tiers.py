@@ -185,6 +185,20 @@ class TierCore:
             return NO_EXPIRY if cap is None else cap
         return remaining if cap is None else min(remaining, cap)
 
+    def fill_ttls(self, remaining: list[int | None], sent_at: float) -> list[float | None]:
+        """:meth:`fill_ttl` of each of a batch read at once (one clock read)."""
+        elapsed = self._clock() - sent_at
+        cap = self.l1_fill_ttl
+        forever = NO_EXPIRY if cap is None else cap
+        ttls: list[float | None] = []
+        for ms in remaining:
+            if ms is None:
+                ttls.append(forever)
+                continue
+            left = ms / 1000 - elapsed
+            ttls.append(None if left <= 0 else left if cap is None or left < cap else cap)
+        return ttls
+
     # -- encoding ----------------------------------------------------------------
 
     def encode(self, value: object) -> bytes:
@@ -206,6 +220,23 @@ class TierCore:
             with self._lock:
                 self.decode_errors += 1
             return MISSING
+
+    def decode_many(self, raws: list[bytes | None]) -> list[Any]:
+        """:meth:`decode` of each; the errors counted once for the batch."""
+        loads, values, errors = self.serializer.loads, [], 0
+        for raw in raws:
+            if raw is None:
+                values.append(MISSING)
+                continue
+            try:
+                values.append(loads(raw))
+            except SerializationError:
+                values.append(MISSING)
+                errors += 1
+        if errors:
+            with self._lock:
+                self.decode_errors += errors
+        return values
 
     # -- breaker and errors --------------------------------------------------------
 
@@ -243,6 +274,35 @@ class TierCore:
         with self._lock:
             return -1 if self._writing[stripe] else self._generation[stripe]
 
+    def reads_started(self, keys: list[Hashable]) -> list[int]:
+        """:meth:`read_started` of each key, under one lock round."""
+        stripes = [hash(key) % _STRIPES for key in keys]
+        writing, generation = self._writing, self._generation
+        with self._lock:
+            return [-1 if writing[stripe] else generation[stripe] for stripe in stripes]
+
+    def reads_finished(self, values: list[Any]) -> None:
+        """:meth:`read_finished` of each value of a batch, counted under one lock round."""
+        misses = sum(1 for value in values if value is MISSING)
+        with self._lock:
+            self.misses += misses
+            self.hits += len(values) - misses
+
+    def may_fill_many(self, keys: list[Hashable], tokens: list[int]) -> list[bool]:
+        """:meth:`may_fill` of each (key, token), under one lock round."""
+        stripes = [hash(key) % _STRIPES for key in keys]
+        writing, generation = self._writing, self._generation
+        with self._lock:
+            usable = self.l1_usable
+            allowed = [
+                usable and token >= 0 and not writing[stripe] and generation[stripe] == token
+                for stripe, token in zip(stripes, tokens, strict=True)
+            ]
+            filled = sum(allowed)
+            self.fills += filled
+            self.fills_skipped += len(allowed) - filled
+        return allowed
+
     def read_finished(self, value: Any) -> bool:
         """Count a finished L2 read of ``value`` (hit or miss); True on a hit."""
         with self._lock:
@@ -266,6 +326,15 @@ class TierCore:
             else:
                 self.fills_skipped += 1
             return ok
+
+    def raced(self, keys: list[Hashable], tokens: list[int]) -> list[Hashable]:
+        """The keys (just filled) whose :meth:`still_fillable` is false: undo those fills."""
+        writing, generation, usable = self._writing, self._generation, self.l1_usable
+        return [
+            key
+            for key, token in zip(keys, tokens, strict=True)
+            if not usable or writing[hash(key) % _STRIPES] or generation[hash(key) % _STRIPES] != token
+        ]
 
     def still_fillable(self, key: Hashable, token: int) -> bool:
         """After a fill: whether no write or invalidation started since ``token`` (else undo it)."""

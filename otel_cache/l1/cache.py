@@ -208,6 +208,15 @@ class AsyncLRUCache(Generic[K, V]):
             stored += self._call(_put_all, self._core, sized, ttl)
         return stored
 
+    def put_entries(self, entries: Iterable[tuple[K, V, float | None]]) -> int:
+        """Store each (key, value, ttl); return how many were stored. One lock round a chunk."""
+        self._check_open()
+        size_of, stored = self._size_of, 0
+        for chunk in _chunks(entries):
+            sized = [(key, value, ttl, size_of(key, value)) for key, value, ttl in chunk]  # before the lock
+            stored += self._call(_put_each, self._core, sized)
+        return stored
+
     def __contains__(self, key: K) -> bool:
         return self._call(self._core.contains, key)
 
@@ -303,6 +312,15 @@ class AsyncLRUCache(Generic[K, V]):
             stored += await self._acall(_put_all, self._core, sized, ttl)
         return stored
 
+    async def aput_entries(self, entries: Iterable[tuple[K, V, float | None]]) -> int:
+        """Async :meth:`put_entries`."""
+        self._check_open()
+        size_of, stored = self._size_of, 0
+        for chunk in _chunks(entries):
+            sized = [(key, value, ttl, size_of(key, value)) for key, value, ttl in chunk]  # before the lock
+            stored += await self._acall(_put_each, self._core, sized)
+        return stored
+
     async def aclose(self) -> None:
         """Async :meth:`close`."""
         self.close()
@@ -388,6 +406,10 @@ def _collect_hits(core: LRUCore[K, V], keys: list[K], found: dict[K, V]) -> None
 
 def _put_all(core: LRUCore[K, V], entries: list[tuple[K, V, int]], ttl: float | None) -> int:
     return sum(core.put(key, value, ttl, size) for key, value, size in entries)
+
+
+def _put_each(core: LRUCore[K, V], entries: list[tuple[K, V, float | None, int]]) -> int:
+    return sum(core.put(key, value, ttl, size) for key, value, ttl, size in entries)
 
 
 class _ClosedCore:

@@ -45,6 +45,7 @@ from otel_cache.multilevel.steps import (
     L1DeleteMany,
     L1GetMany,
     L1Put,
+    L1PutEntries,
     L1PutMany,
     L2Clear,
     L2Delete,
@@ -205,7 +206,9 @@ class Flows:
         missing = [(key, l2_key) for key, l2_key in missing if not tiers.is_unsynced(l2_key)]
         if not missing:
             return found
-        tokens = [tiers.read_started(key) for key, _ in missing]
+        # The whole batch at once: one lock round per bookkeeping step, one L1 fill.
+        keys = [key for key, _ in missing]
+        tokens = tiers.reads_started(keys)
         sent_at = tiers.now()
         try:
             replies = yield from L2GetMany([l2_key for _, l2_key in missing])
@@ -213,12 +216,27 @@ class Flows:
             tiers.l2_failed(exc)
             return found
         tiers.l2_succeeded()
-        for (key, _), token, stored in zip(missing, tokens, replies, strict=True):
-            value = tiers.decode(stored[0] if stored else None)
-            if tiers.read_finished(value):
-                assert stored is not None  # a value was decoded from it
-                found[key] = value
-                yield from self._fill(key, value, tiers.fill_ttl(stored[1], sent_at), token)
+        values = tiers.decode_many([None if stored is None else stored[0] for stored in replies])
+        tiers.reads_finished(values)
+        hits = [
+            (key, value, stored[1], token)
+            for key, value, stored, token in zip(keys, values, replies, tokens, strict=True)
+            if value is not MISSING and stored is not None
+        ]
+        if not hits:
+            return found
+        ttls = tiers.fill_ttls([remaining for _, _, remaining, _ in hits], sent_at)
+        fills = [(key, value, ttl, token) for (key, value, _, token), ttl in zip(hits, ttls, strict=True)]
+        found.update((key, value) for key, value, _, _ in hits)
+        fills = [fill for fill in fills if fill[2] is not None]
+        allowed = tiers.may_fill_many([key for key, _, _, _ in fills], [token for _, _, _, token in fills])
+        fills = [fill for fill, ok in zip(fills, allowed, strict=True) if ok]
+        if fills:
+            yield from L1PutEntries([(key, value, ttl) for key, value, ttl, _ in fills])
+            # Raced after the check: the racer may have missed these copies.
+            raced = tiers.raced([key for key, _, _, _ in fills], [token for _, _, _, token in fills])
+            if raced:
+                yield from L1DeleteMany(raced)
         return found
 
     def put_many(

@@ -26,6 +26,7 @@ __all__ = [
     "L1DeleteMany",
     "L1GetMany",
     "L1Put",
+    "L1PutEntries",
     "L1PutMany",
     "L1Step",
     "L2Clear",
@@ -222,6 +223,19 @@ class L1PutMany(L1Step[int]):
 
     async def arun(self, l1: L1) -> int:
         return await l1.aput_many(self.items, self.ttl)
+
+
+@dataclass(frozen=True, slots=True)
+class L1PutEntries(L1Step[int]):
+    """Store (key, value, ttl) triples, each with its own TTL (the fills of a batch read)."""
+
+    entries: Sequence[tuple[Hashable, Any, float | None]]
+
+    def run(self, l1: L1) -> int:
+        return l1.put_entries(self.entries)
+
+    async def arun(self, l1: L1) -> int:
+        return await l1.aput_entries(self.entries)
 
 
 @dataclass(frozen=True, slots=True)
