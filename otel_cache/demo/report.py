@@ -825,8 +825,8 @@ def render_markdown(result: DemoResult, charts: Sequence[str] = ()) -> str:
         "does; the loop lag's buckets are 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100 ms...). "
         "The loop-lag max is the service's gauge (longest lag since the previous scrape); the "
         "loop-lag p99 is capped at it. The hit ratios per level are the cache's lookups "
-        "(`otel_cache.requests`), which count a computed miss twice (the single-flight looks "
-        "again before loading); the responses' hit ratio is the share of `X-Cache: HIT`.",
+        "(`otel_cache.requests`, one per call and level); the responses' hit ratio is the "
+        "share of `X-Cache: HIT`.",
         "",
         "## Machine",
         "",
