@@ -1,10 +1,14 @@
-"""An L2 call costs the calling task one pass through the event loop per Redis round trip.
+"""An L2 call costs the calling task no loop pass of the cache's own: only redis.asyncio's.
 
 The coroutine is stepped by hand: each ``send`` runs it until it suspends on a future,
 which the test then awaits (so the loop really runs the I/O) before stepping again.
-The number of suspensions is deterministic: a small reply on loopback arrives in one
-read. At saturation every extra suspension waits behind every other ready task, so
-this count is what the async tail latency is made of (issue 9; docs/benchmarks.md).
+A redis.asyncio command suspends its caller at most twice: its send (on Python 3.11
+it goes through ``asyncio.wait_for``, a task of its own) and its reply, when the reply
+is not already there once the send is done (that depends on timing, so the tests bound
+the count rather than fix it). At saturation every suspension waits behind every other
+ready task, so this count is what the async tail latency is made of (issue 9;
+docs/benchmarks.md). Before issue 9 an L2 hit suspended three times (a GET and a PTTL
+in a pipeline, and more).
 """
 
 from __future__ import annotations
@@ -46,17 +50,27 @@ async def cache(redis_url: str) -> AsyncIterator[MultiLevelCache[str, Any]]:
     await cache.aclose()
 
 
-async def test_an_l2_hit_suspends_once(cache: MultiLevelCache[str, Any]) -> None:
-    assert await suspensions(cache.aget("k1")) == (1, {"i": 1})
+PER_ROUND_TRIP = 2  # redis.asyncio's send and its reply
+
+
+async def test_an_l2_hit_suspends_only_for_its_one_round_trip(cache: MultiLevelCache[str, Any]) -> None:
+    count, value = await suspensions(cache.aget("k1"))
+    assert value == {"i": 1}
+    assert 1 <= count <= PER_ROUND_TRIP
     assert await suspensions(cache.aget("k1")) == (0, {"i": 1}), "an L1 hit never suspends"
 
 
-async def test_a_batch_read_suspends_once(cache: MultiLevelCache[str, Any]) -> None:
+async def test_a_batch_read_suspends_only_for_its_one_round_trip(cache: MultiLevelCache[str, Any]) -> None:
     count, found = await suspensions(cache.aget_many([f"k{i}" for i in range(100)]))
-    assert (count, len(found)) == (1, 100)
+    assert len(found) == 100
+    assert 1 <= count <= PER_ROUND_TRIP
 
 
-async def test_a_cold_get_or_set_suspends_once_per_round_trip(cache: MultiLevelCache[str, Any]) -> None:
+async def test_a_cold_get_or_set_suspends_only_for_its_two_round_trips(
+    cache: MultiLevelCache[str, Any],
+) -> None:
     # GET (a miss), then SET: two round trips; the loader is a plain function.
-    assert await suspensions(cache.aget_or_set("cold", lambda: 7)) == (2, 7)
+    count, value = await suspensions(cache.aget_or_set("cold", lambda: 7))
+    assert value == 7
+    assert 2 <= count <= 2 * PER_ROUND_TRIP
     assert await suspensions(cache.aget_or_set("cold", lambda: 0)) == (0, 7)
