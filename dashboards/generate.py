@@ -454,7 +454,8 @@ def _row_redis() -> list[cog_builder.Builder[dashboard_model.Panel]]:
 def _row_loads() -> list[cog_builder.Builder[dashboard_model.Panel]]:
     loads = _timeseries(
         "Loads and coalesced callers",
-        "Loader runs per second (single-flight leaders) and callers that waited for another's load.",
+        "Loader calls per second, and callers that waited for another caller's flight (its Redis read"
+        " and load).",
         "short",
         width=6,
     ).targets(

@@ -203,13 +203,17 @@ class METRICS:
         "Contended lock acquisitions, by lock type.",
     )
     LOADS: Final = MetricSpec(
-        "otel_cache.loads", "observable_counter", "{load}", "Loader runs (single-flight leaders), by mode."
+        "otel_cache.loads",
+        "observable_counter",
+        "{load}",
+        "Loader calls (a single-flight leader whose L1 re-check and Redis read missed), by mode.",
     )
     COALESCED: Final = MetricSpec(
         "otel_cache.load.coalesced",
         "observable_counter",
         "{request}",
-        "Callers that waited for another caller's load instead of loading.",
+        "Callers that waited for another caller's flight (its Redis read, then its load) instead of"
+        " their own.",
     )
     LOAD_DURATION: Final = MetricSpec(
         "otel_cache.load.duration", "histogram", "s", "Loader duration, by result (success/failure)."
