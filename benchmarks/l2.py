@@ -60,13 +60,9 @@ import gc
 import importlib.metadata
 import json
 import os
-import re
 import resource
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -76,6 +72,7 @@ from typing import Any
 import redis
 import redis.asyncio
 
+from benchmarks.callgrind import Marks, available, labelled_instructions
 from benchmarks.machine import CpuShare, machine_facts
 from benchmarks.telemetry_http import dropping_span_exporter
 from otel_cache import CacheConfig, MultiLevelCache
@@ -461,7 +458,6 @@ def _expected_spans(rows: Sequence[dict[str, Any]], config: Config) -> int:
 # -- callgrind: instructions per call --------------------------------------------------------
 
 _CG_CALLS = {1: (100, 400), 10: (50, 200), 100: (10, 40), 1000: (2, 6)}  # calls (short, long) by size
-_MARKER = "getppid"  # the C function whose calls make callgrind dump its counters
 _CG_NAMESPACE = "l2-cg"
 
 
@@ -477,11 +473,8 @@ def _cg_child(url: str) -> None:
         _cache_config(url, _CG_NAMESPACE, redis_timeout=60.0, redis_connect_timeout=60.0)
     )
     raw = redis.Redis.from_url(url, socket_timeout=60.0, **_raw_options())
-    labels: list[str] = []
-
-    def mark(label: str) -> None:
-        labels.append(label)
-        os.getppid()
+    marks = Marks()
+    mark = marks.mark
 
     gc.disable()  # as in the timed rounds; a collection would land in whichever run it likes
     for case in CASES:
@@ -506,50 +499,17 @@ def _cg_child(url: str) -> None:
     cache.close()
     raw.close()
     otel.close()
-    print(json.dumps(labels))
-
-
-def _parts(directory: Path) -> dict[int, int]:
-    """Instructions of each dumped part of a callgrind run (its ``part:`` and ``totals:`` lines)."""
-    totals = {}
-    for path in directory.glob("callgrind.out*"):
-        text = path.read_text()
-        part = re.search(r"^part:\s*(\d+)", text, re.MULTILINE)
-        total = re.search(r"^(?:summary|totals):\s*(\d+)", text, re.MULTILINE)
-        if part is None or total is None:
-            raise RuntimeError(f"no part or instruction total in {path.name}")
-        totals[int(part.group(1))] = int(total.group(1))
-    return totals
+    print(marks.json())
 
 
 def callgrind(url: str) -> dict[str, dict[str, float]] | None:
     """Instructions per call of each sync row and variant; None without valgrind."""
-    if shutil.which("valgrind") is None:
+    if not available():
         return None
     for case in CASES:  # natively: filling under valgrind would take longer than the counting
         _fill(url, _CG_NAMESPACE, case, "sync", _CG_CALLS[case.size][1])
     _progress("callgrind: every sync row in one child under valgrind (a minute or two)")
-    with tempfile.TemporaryDirectory() as tmp:
-        command = [
-            "valgrind",
-            "--tool=callgrind",
-            f"--dump-before={_MARKER}",
-            f"--callgrind-out-file={Path(tmp) / 'callgrind.out'}",
-            sys.executable,
-            "-m",
-            "benchmarks.l2",
-            "--callgrind-child",
-            url,
-        ]
-        env = {**os.environ, "PYTHONHASHSEED": "0"}
-        done = subprocess.run(
-            command, cwd=_ROOT, check=True, capture_output=True, text=True, timeout=1200, env=env
-        )
-        parts = _parts(Path(tmp))
-    labels: list[str] = json.loads(done.stdout.strip().splitlines()[-1])
-    if len(parts) != len(labels) + 1:
-        raise RuntimeError(f"callgrind dumped {len(parts)} parts for {len(labels)} markers")
-    by_label = {label: parts[i + 2] for i, label in enumerate(labels) if label != "between"}
+    by_label = labelled_instructions("benchmarks.l2", ["--callgrind-child", url], cwd=_ROOT, timeout=1200)
     result: dict[str, dict[str, float]] = {}
     for case in CASES:
         short, long_ = _CG_CALLS[case.size]

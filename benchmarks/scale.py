@@ -49,12 +49,9 @@ import json
 import linecache
 import os
 import random
-import re
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable, Sequence
@@ -63,6 +60,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from benchmarks.callgrind import Marks, available, labelled_instructions
 from benchmarks.harness import Bench, Namespace, run_benches
 from benchmarks.machine import CpuShare, machine_facts
 from benchmarks.minlru import AsyncMinLRU, MinLRU
@@ -430,7 +428,6 @@ def _memory(name: str, size: int) -> dict[str, Any]:
 _CG_CALLS = (2_000, 10_000)  # calls of the short and the long run
 _CG_IMPLS = ("AsyncLRUCache", "MinLRU")
 _CG_OPS = ("hit", "insert")
-_MARKER = "getppid"  # the C function whose calls make callgrind dump its counters
 
 
 def _cg_child(sizes: Sequence[int]) -> None:
@@ -439,11 +436,8 @@ def _cg_child(sizes: Sequence[int]) -> None:
     Prints the markers' labels (JSON) on stdout: the part after the i-th marker is labelled
     ``labels[i - 1]``.
     """
-    labels: list[str] = []
-
-    def mark(label: str) -> None:
-        labels.append(label)
-        os.getppid()
+    marks = Marks()
+    mark = marks.mark
 
     gc.disable()  # as in the timed runs; a collection would land in whichever run it likes
     for size in sizes:
@@ -472,49 +466,17 @@ def _cg_child(sizes: Sequence[int]) -> None:
                     raise SystemExit(f"callgrind child: {impl} holds {_length(cache)} entries, not {size}")
         del work, caches
     gc.enable()
-    print(json.dumps(labels))
-
-
-def _parts(directory: Path) -> dict[int, int]:
-    """Instructions of each dumped part of a callgrind run (its ``part:`` and ``totals:`` lines)."""
-    totals = {}
-    for path in directory.glob("callgrind.out*"):
-        text = path.read_text()
-        part = re.search(r"^part:\s*(\d+)", text, re.MULTILINE)
-        total = re.search(r"^(?:summary|totals):\s*(\d+)", text, re.MULTILINE)
-        if part is None or total is None:
-            raise RuntimeError(f"no part or instruction total in {path.name}")
-        totals[int(part.group(1))] = int(total.group(1))
-    return totals
+    print(marks.json())
 
 
 def callgrind(sizes: Sequence[int]) -> list[dict[str, Any]] | None:
     """Instructions per call of each op and cache at each size; None without valgrind."""
-    if shutil.which("valgrind") is None:
+    if not available():
         return None
     _progress("callgrind: one child under valgrind (building 1M-entry caches takes a minute or two)")
-    with tempfile.TemporaryDirectory() as tmp:
-        command = [
-            "valgrind",
-            "--tool=callgrind",
-            "-q",
-            f"--dump-before={_MARKER}",
-            f"--callgrind-out-file={Path(tmp) / 'callgrind.out'}",
-            sys.executable,
-            "-m",
-            "benchmarks.scale",
-            "--callgrind-child",
-            ",".join(map(str, sizes)),
-        ]
-        env = {**os.environ, "PYTHONHASHSEED": "0"}
-        done = subprocess.run(
-            command, cwd=_ROOT, check=True, stdout=subprocess.PIPE, text=True, timeout=1800, env=env
-        )
-        parts = _parts(Path(tmp))
-    labels: list[str] = json.loads(done.stdout.strip().splitlines()[-1])
-    if len(parts) != len(labels) + 1:
-        raise RuntimeError(f"callgrind dumped {len(parts)} parts for {len(labels)} markers")
-    by_label = {label: parts[i + 2] for i, label in enumerate(labels) if label != "between"}
+    by_label = labelled_instructions(
+        "benchmarks.scale", ["--callgrind-child", ",".join(map(str, sizes))], cwd=_ROOT, timeout=1800
+    )
     short, long_ = _CG_CALLS
     rows = []
     for size in sizes:
