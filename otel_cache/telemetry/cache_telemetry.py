@@ -87,6 +87,9 @@ class CacheTelemetry:
         self.record_key_hashes = record_key_hashes
         self.enabled = True
         self._listeners: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+        self._l2_shapes: weakref.WeakKeyDictionary[Any, dict[str, tuple[str, dict[str, str]]]] = (
+            weakref.WeakKeyDictionary()
+        )
         # Recent leaders' span contexts, kept after their load ends so a waiter that woke
         # up can still link to the load it waited for (bounded: oldest dropped first).
         # Values are [span context, still loading].
@@ -170,10 +173,8 @@ class CacheTelemetry:
         if not self.enabled or _suppressed():
             yield None
             return
-        attributes = {**_base_attributes(cache), ATTR.OPERATION: operation, ATTR.LEVEL: "l2"}
-        span = self.tracer.start_span(SPAN.L2.format(operation=operation), kind=SpanKind.INTERNAL)
-        if span.is_recording():
-            span.set_attributes(attributes)
+        name, attributes = self._l2_shape(cache, operation)
+        span = self.tracer.start_span(name, kind=SpanKind.INTERNAL, attributes=attributes)
         start = _perf_counter()
         try:
             with trace.use_span(
@@ -182,7 +183,7 @@ class CacheTelemetry:
                 yield span
         except BackendError as exc:
             error_type = _error_type(exc)
-            attributes[ATTR.ERROR_TYPE] = error_type
+            attributes = {**attributes, ATTR.ERROR_TYPE: error_type}  # the cached dict stays as it is
             if span.is_recording():
                 span.set_attribute(ATTR.ERROR_TYPE, error_type)
                 span.record_exception(exc)
@@ -191,6 +192,18 @@ class CacheTelemetry:
         finally:
             self.operation_duration.record(_perf_counter() - start, attributes)
             span.end()
+
+    def _l2_shape(self, cache: Any, operation: str) -> tuple[str, dict[str, str]]:
+        """The span name and attributes of ``cache``'s L2 ``operation``, made once (a cache's
+        name and mode never change); the same dict serves the span and the histogram."""
+        shapes = self._l2_shapes.get(cache)
+        if shapes is None:
+            shapes = self._l2_shapes[cache] = {}
+        shape = shapes.get(operation)
+        if shape is None:
+            attributes = {**_base_attributes(cache), ATTR.OPERATION: operation, ATTR.LEVEL: "l2"}
+            shape = shapes[operation] = (SPAN.L2.format(operation=operation), attributes)
+        return shape
 
     @contextmanager
     def load(self, cache: Any, key: Hashable) -> Iterator[Any]:
