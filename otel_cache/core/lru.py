@@ -2,7 +2,9 @@
 
 No locks, no awaits, no I/O: :class:`otel_cache.l1.AsyncLRUCache` wraps it in a
 lock and offers the sync and async APIs. Every method here is O(1) amortised, and
-O(batch) at worst, so that the lock around it is held for a short, bounded time.
+O(batch) at worst, so that the lock around it is held for a short, bounded time; the
+exceptions are ``clear`` (O(n), on a user's request) and ``items`` (for tests and
+tooling). Sizing a value (:meth:`LRUCore.size_of`) reads no state and runs before the lock.
 
 Layout::
 
