@@ -74,7 +74,7 @@ import redis.asyncio
 
 from benchmarks.callgrind import Marks, available, labelled_instructions
 from benchmarks.machine import CpuShare, machine_facts
-from benchmarks.telemetry_http import dropping_span_exporter
+from benchmarks.switched_telemetry import SwitchedTelemetry
 from otel_cache import CacheConfig, MultiLevelCache
 from tests.support import RedisServer
 
@@ -152,55 +152,18 @@ def _raw_options() -> dict[str, Any]:
 # -- telemetry ------------------------------------------------------------------------------
 
 
-class _Otel:
-    """OtelCacheInstrumentor on SDK providers, switched on and off without re-instrumenting."""
+class _Otel(SwitchedTelemetry):
+    """The switched instrumentation, off to start with; redis-py itself is never traced."""
 
     def __init__(self) -> None:
-        from opentelemetry.sdk.metrics import MeterProvider
-        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-        from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor
-
-        from otel_cache.telemetry import hooks
-        from otel_cache.telemetry.instrumentor import OtelCacheInstrumentor
-
-        if hooks.current() is not None:
-            raise RuntimeError("otel_cache is already instrumented in this process")
-        self.spans = dropping_span_exporter()
-        self.tracer_provider = TracerProvider(shutdown_on_exit=False)
-        self.tracer_provider.add_span_processor(BatchSpanProcessor(self.spans))
-        self.meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()], shutdown_on_exit=False)
-        self.instrumentor = OtelCacheInstrumentor()
-        self.instrumentor.instrument(
-            tracer_provider=self.tracer_provider, meter_provider=self.meter_provider, instrument_redis=False
-        )
-        handler = hooks.current()
-        if handler is None:
-            raise RuntimeError("OtelCacheInstrumentor.instrument() installed no handler")
-        self.handler: hooks.Handler = handler
-        self.on = True
+        super().__init__(instrument_redis=False)
         self.set(False)
 
-    def set(self, on: bool) -> None:
-        from otel_cache.telemetry import hooks
-
-        if on and not self.on:
-            hooks.install(self.handler)
-        elif not on and self.on:
-            hooks.uninstall()
-        self.on = on
-
-    def flush(self) -> None:
-        self.tracer_provider.force_flush()
-
-    def close(self) -> int:
-        """Uninstrument and shut the providers down; the otel_cache spans exported."""
+    def exported(self) -> int:
+        """Uninstrument; the otel_cache spans exported."""
         from otel_cache.telemetry.names import INSTRUMENTATION_NAME
 
-        self.set(True)
-        self.instrumentor.uninstrument()
-        self.tracer_provider.shutdown()
-        self.meter_provider.shutdown()
+        self.close()
         return int(self.spans.by_scope.get(INSTRUMENTATION_NAME, 0))
 
 
@@ -566,7 +529,7 @@ def run(config: Config) -> dict[str, Any]:
         try:
             rows = run_sync(server.url, config, otel) + run_async(server.url, config, otel)
         finally:
-            spans = otel.close()
+            spans = otel.exported()
         instructions = callgrind(server.url) if config.callgrind else None
     return {
         "config": asdict(config),

@@ -58,12 +58,12 @@ from typing import Any
 from benchmarks import harness
 from benchmarks.harness import Bench, Namespace
 from benchmarks.machine import CpuShare, machine_facts
+from benchmarks.switched_telemetry import SwitchedTelemetry
 from benchmarks.telemetry_http import (
     PATH,
     VARIANTS,
     HttpConfig,
     counting_queue_full,
-    dropping_span_exporter,
     run_http,
 )
 from benchmarks.workload import CAPACITY, HIT_KEY, KEYS, VALUE, full_cache, insert_keys
@@ -191,56 +191,16 @@ def micro_rows() -> list[Bench]:
     ]
 
 
-class _Instrumentation:
-    """OtelCacheInstrumentor on SDK providers, switched on and off without re-instrumenting."""
+class _Instrumentation(SwitchedTelemetry):
+    """The switched instrumentation, redis-py instrumented too."""
 
-    def __init__(self) -> None:
-        from opentelemetry.sdk.metrics import MeterProvider
-        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-        from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor
-
-        from otel_cache.telemetry import hooks
-        from otel_cache.telemetry.instrumentor import OtelCacheInstrumentor
-
-        if hooks.current() is not None:
-            raise RuntimeError("otel_cache is already instrumented in this process")
-        self.spans = dropping_span_exporter()
-        self.tracer_provider = TracerProvider(shutdown_on_exit=False)
-        self.tracer_provider.add_span_processor(BatchSpanProcessor(self.spans))
-        self.reader = InMemoryMetricReader()
-        self.meter_provider = MeterProvider(metric_readers=[self.reader], shutdown_on_exit=False)
-        self.instrumentor = OtelCacheInstrumentor()
-        self.instrumentor.instrument(tracer_provider=self.tracer_provider, meter_provider=self.meter_provider)
-        handler = hooks.current()
-        if handler is None:
-            raise RuntimeError("OtelCacheInstrumentor.instrument() installed no handler")
-        self.handler: hooks.Handler = handler
-        self.on = True
-
-    def set(self, on: bool) -> None:
-        from otel_cache.telemetry import hooks
-
-        if on and not self.on:
-            hooks.install(self.handler)
-        elif not on and self.on:
-            hooks.uninstall()
-        self.on = on
-
-    def close(self) -> dict[str, Any]:
-        """Uninstrument; return the spans exported and the otel_cache metric points of one collection."""
+    def checks(self) -> dict[str, Any]:
+        """Uninstrument; the spans exported and the otel_cache metric points of one collection."""
         from otel_cache.telemetry.names import INSTRUMENTATION_NAME
 
         self.set(True)
-        data = self.reader.get_metrics_data()
-        points = 0
-        for resource in data.resource_metrics if data is not None else ():
-            for scope in resource.scope_metrics:
-                if scope.scope.name == INSTRUMENTATION_NAME:
-                    points += sum(len(metric.data.data_points) for metric in scope.metrics)
-        self.instrumentor.uninstrument()
-        self.tracer_provider.shutdown()
-        self.meter_provider.shutdown()
+        points = self.metric_points(INSTRUMENTATION_NAME)
+        self.close()
         return {"spans_by_scope": dict(self.spans.by_scope), "otel_cache_metric_points": points}
 
 
@@ -300,7 +260,7 @@ def run_micro(
                     if b is not a:
                         harness._dispose(b)
     finally:
-        checks = instrumentation.close()  # uninstruments: leaves no handler behind
+        checks = instrumentation.checks()  # uninstruments: leaves no handler behind
     checks["loads_instrumented"] = loads_instrumented
     checks["queue_full_warnings"] = queue_full.count
     return {

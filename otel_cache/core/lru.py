@@ -54,7 +54,7 @@ _Entry = tuple[V, float, int]
 
 
 class HitPath(NamedTuple, Generic[K, V]):
-    """The four C calls of a hit (:meth:`LRUCore.peek_hit`), bound, for a shell to inline."""
+    """The four C calls of a hit (:meth:`LRUCore.hit_path`), bound, for a shell to inline."""
 
     lookup: Callable[[K], _Entry[V] | None]
     touch: Callable[[K], None]
@@ -121,7 +121,7 @@ class LRUCore(Generic[K, V]):
         self._wheel: dict[int, set[K]] = {}
         self._bucket_heap: list[int] = []
         # Hits are counted by next() on an itertools.count: one C call, so exact even
-        # from the lock-free hit path (peek_hit), where "+= 1" could lose a count.
+        # from the lock-free hit path (hit_path), where "+= 1" could lose a count.
         self._hit_counter = itertools.count()
         self._count_hit = self._hit_counter.__next__
         self.misses = 0
@@ -151,34 +151,11 @@ class LRUCore(Generic[K, V]):
         self._count_hit()
         return entry[0]
 
-    def peek_hit(self, key: K, slow: D) -> V | D:
-        """The hit path without a lock: the value of a live ``key``, else ``slow``.
-
-        Safe to call concurrently with locked calls because under the GIL each step is
-        one C call on the OrderedDict (a lookup, a ``move_to_end``, a ``next()`` on
-        the hit counter) and a reader never removes anything: a miss, an expired
-        entry or an unhashable key returns ``slow`` and the caller takes the locked
-        path, which does the accounting and the removal.
-        """
-        try:
-            entry = self._data.get(key)
-        except TypeError:
-            return slow
-        if entry is None or (entry[1] and entry[1] <= self._clock()):
-            return slow
-        # Not contextlib.suppress: on this path a context manager costs more than the lookup.
-        try:  # noqa: SIM105
-            self._data.move_to_end(key)
-        except KeyError:  # removed since the lookup: still a hit on the value read
-            pass
-        self._count_hit()
-        return entry[0]
-
     def peek(self, key: K, default: D) -> V | D:
         """The value of a live ``key``, else ``default``: no counter, no LRU move, no removal.
 
-        Lock-free like :meth:`peek_hit` (one dict lookup); for re-checks that must not count
-        a second lookup of the same call.
+        Lock-free like a hit (see :meth:`hit_path`); for re-checks that must not count a
+        second lookup of the same call.
         """
         try:
             entry = self._data.get(key)
@@ -189,7 +166,16 @@ class LRUCore(Generic[K, V]):
         return entry[0]
 
     def hit_path(self) -> HitPath[K, V]:
-        """What a shell needs to answer a hit itself, in one frame: see :meth:`peek_hit`."""
+        """What a shell needs to answer a hit itself, in one frame, without the lock.
+
+        A hit is a lookup, an expiry check, a ``move_to_end`` and a ``next()`` on the hit
+        counter. Safe concurrently with locked calls because under the GIL each of those is
+        one C call that leaves the OrderedDict consistent, and a lock-free reader never
+        removes anything: a miss, an expired entry or an unhashable key goes to the locked
+        path (:meth:`get`), which does the accounting and the removal; a key removed between
+        the lookup and the move is still a hit on the value read. Without the GIL this does
+        not hold (see ``otel_cache.l1.cache.LOCK_FREE_HITS``).
+        """
         data = self._data
         return HitPath(data.get, data.move_to_end, self._clock, self._count_hit)
 

@@ -3,7 +3,7 @@
 Both APIs are thin shells over one :class:`~otel_cache.core.lru.LRUCore` and one
 :class:`~otel_cache.l1.lock.TimedLock` (see that module for why one thread lock
 is the correct lock for threads and coroutines together). A hit is answered
-without the lock (``LRUCore.peek_hit``) under the GIL; on a free-threaded CPython
+without the lock (``LRUCore.hit_path``) under the GIL; on a free-threaded CPython
 running without it, hits take the lock too (:data:`LOCK_FREE_HITS`). Any other call
 takes the lock, makes one core call and releases it. The async methods never await while holding it, and
 only await at all when the lock is contended.
@@ -50,7 +50,7 @@ def gil_enabled() -> bool:
 
 
 LOCK_FREE_HITS = gil_enabled()
-"""Whether hits skip the lock (``LRUCore.peek_hit``): only while the GIL makes each of its
+"""Whether hits skip the lock (``LRUCore.hit_path``): only while the GIL makes each of its
 C calls atomic. Without the GIL every lookup takes the lock. Read when a cache is made."""
 
 
@@ -114,7 +114,7 @@ class AsyncLRUCache(Generic[K, V]):
         )
         self._lock = TimedLock(lock_kind)
         self._core_get = self._core.get
-        # The hit path, inlined in get/aget (LRUCore.peek_hit in one frame). Without the GIL a
+        # The hit path, inlined in get/aget (one frame a hit). Without the GIL a
         # lock-free lookup could race a put: every lookup then finds nothing and takes the lock.
         hit = self._core.hit_path()
         self._lookup = hit.lookup if LOCK_FREE_HITS else _find_nothing
@@ -132,7 +132,7 @@ class AsyncLRUCache(Generic[K, V]):
 
     def get(self, key: K, default: D | None = None) -> V | D | None:
         """The value of ``key``, or ``default`` on a miss or after expiry."""
-        # LRUCore.peek_hit inlined (one frame less on every hit); its docstring says why it is safe.
+        # LRUCore.hit_path's four calls, inlined; its docstring says why this is safe without the lock.
         try:
             entry = self._lookup(key)
         except TypeError:
@@ -389,7 +389,6 @@ def _chunks(items: Iterable[R]) -> Iterable[list[R]]:
 
 
 _MISSING: Any = object()
-_SLOW: Any = object()  # peek_hit's "take the locked path"
 
 
 def _find_nothing(key: object) -> None:

@@ -24,7 +24,7 @@ the lock guards, under rules every change must keep:
 
 So a coroutine that finds the lock taken waits for at most one short critical
 section of another thread. Hits do not take it at all
-(:meth:`LRUCore.peek_hit <otel_cache.core.lru.LRUCore.peek_hit>`): under the GIL a
+(:meth:`LRUCore.hit_path <otel_cache.core.lru.LRUCore.hit_path>`): under the GIL a
 hit is three C calls that each leave the OrderedDict consistent, and readers never
 remove anything, so only misses, expiries and writes are serialised. Without the
 GIL (a free-threaded CPython, ``sys._is_gil_enabled()`` false) that argument fails,
