@@ -23,9 +23,13 @@ variable                               field                      default
 ``OTEL_CACHE_INVALIDATION``            ``invalidation``           ``true`` (with Redis)
 =====================================  =========================  ===================
 
-The Redis URL may carry auth and TLS: ``redis://user:password@host:6379/0``,
-``rediss://host:6380/0?ssl_cert_reqs=required`` (``rediss`` is Redis over TLS).
-The password never appears in ``repr()``.
+The Redis URL names one server, a Redis Cluster or a Sentinel set, and may carry
+auth and TLS: ``redis://user:password@host:6379/0``,
+``rediss://host:6380/0?ssl_cert_reqs=required`` (``rediss`` is Redis over TLS),
+``redis+cluster://host1:7000,host2:7001``, ``redis+sentinel://host1,host2:26380/mymaster/0``
+(grammar: :mod:`otel_cache.core.redis_url`). Passwords never appear in ``repr()``
+nor in :attr:`CacheConfig.redacted_redis_url`. To hand the cache a client of your
+own instead, see :class:`~otel_cache.MultiLevelCache`'s ``redis_client``.
 
 ``invalidation`` (on by default whenever ``redis_url`` is set): every process on
 the same Redis and namespace drops its L1 copy of a key that another one wrote,
@@ -46,8 +50,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Literal
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from otel_cache.core.redis_url import parse_redis_url, redact_redis_url
 from otel_cache.core.ttl import validate_ttl
 from otel_cache.errors import CacheConfigError
 
@@ -93,9 +97,10 @@ class CacheConfig:
                 f"namespace must be letters, digits and . _ - / only (no ':'), got {self.namespace!r}"
             )
         if self.redis_url is not None:
-            scheme = urlsplit(self.redis_url).scheme
-            if scheme not in ("redis", "rediss", "unix"):
-                raise CacheConfigError(f"redis_url must be redis://, rediss:// or unix://, got {scheme!r}://")
+            try:
+                parse_redis_url(self.redis_url)
+            except ValueError as exc:
+                raise CacheConfigError(f"redis_url is invalid: {exc}") from exc
         for name in ("l1_max_entries", "l1_max_bytes"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
@@ -154,23 +159,8 @@ class CacheConfig:
 
     @property
     def redacted_redis_url(self) -> str | None:
-        """The Redis URL without its password, for logs and span attributes."""
-        if self.redis_url is None:
-            return None
-        parts = urlsplit(self.redis_url)
-        pairs = parse_qsl(parts.query, keep_blank_values=True)
-        has_query_password = any(k.lower() == "password" for k, _ in pairs)
-        if parts.password is None and not has_query_password:
-            return self.redis_url
-        netloc = parts.netloc
-        if "@" in netloc:
-            userinfo, hostport = netloc.rsplit("@", 1)
-            if ":" in userinfo:
-                netloc = userinfo.split(":", 1)[0] + ":***@" + hostport
-        query = parts.query
-        if has_query_password:
-            query = urlencode([(k, "***" if k.lower() == "password" else v) for k, v in pairs], safe="*/")
-        return urlunsplit(parts._replace(netloc=netloc, query=query))
+        """The Redis URL without its passwords, for logs and span attributes."""
+        return None if self.redis_url is None else redact_redis_url(self.redis_url)
 
 
 def _parse(name: str, raw: str, annotation: object) -> object:

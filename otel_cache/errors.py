@@ -22,6 +22,7 @@ __all__ = [
     "CacheKeyError",
     "CircuitOpenError",
     "InvalidTTLError",
+    "PartialBackendError",
     "SerializationError",
 ]
 
@@ -51,7 +52,30 @@ class CacheClosedError(CacheError, RuntimeError):
 
 
 class BackendError(CacheError):
-    """The L2 backend (Redis) failed; ``__cause__`` holds the client's exception."""
+    """The L2 backend (Redis) failed; ``__cause__`` holds the client's exception.
+
+    ``node`` names the server that failed (``host:port``) when the client said so: on a
+    cluster each node has its own circuit breaker.
+    """
+
+    node: str | None = None
+
+
+class PartialBackendError(BackendError):
+    """Some nodes of a cluster failed a call that spans nodes; the others answered.
+
+    ``results`` holds the call's result with the failed nodes' share missing (``None``
+    for each of their keys in a read), ``failures`` each failed node's error and
+    ``failed_keys`` the keys on those nodes.
+    """
+
+    def __init__(
+        self, message: str, *, results: object, failures: dict[str, BackendError], failed_keys: list[str]
+    ) -> None:
+        super().__init__(message)
+        self.results = results
+        self.failures = failures
+        self.failed_keys = failed_keys
 
 
 class BackendUnavailableError(BackendError):

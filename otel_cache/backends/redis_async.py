@@ -1,35 +1,48 @@
-"""``AsyncRedisBackend``: L2 through ``redis.asyncio`` (async mode)."""
+"""``AsyncRedisBackend``: L2 through ``redis.asyncio``: one server, a Cluster or Sentinel."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-import redis.asyncio as aredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-
+from otel_cache.backends.cluster_routes import NodeBatch, by_node, node_name
 from otel_cache.backends.envelope import now_ms, unwrap, unwrap_many, wrap
 from otel_cache.backends.protocol import Stored
-from otel_cache.backends.redis_errors import map_redis_errors
-from otel_cache.backends.redis_options import SCAN_BATCH, add_to_tags, glob_escape, pool_options, text
-from otel_cache.config import CacheConfig
+from otel_cache.backends.redis_connect import Connection, RedisConnector, kind_of
+from otel_cache.backends.redis_errors import REDIS_ERRORS, map_redis_errors, node_error, partial_failure
+from otel_cache.backends.redis_options import SCAN_BATCH, add_to_tags, glob_escape, text
+from otel_cache.errors import BackendError
 
 __all__ = ["AsyncRedisBackend"]
 
 
 class AsyncRedisBackend:
-    """The :class:`~otel_cache.backends.AsyncBackend` over ``redis.asyncio.Redis``.
+    """The :class:`~otel_cache.backends.AsyncBackend` over a ``redis.asyncio`` client.
 
-    Connections belong to the event loop that opened them: use one instance per loop.
+    Connections belong to the event loop that opened them: use one instance per loop. A
+    cluster client reads the slot table on its first command; a cluster's batches go to
+    their nodes at once (one pipeline per node, gathered).
     """
 
-    def __init__(self, config: CacheConfig) -> None:
-        assert config.redis_url is not None
-        pool = aredis.BlockingConnectionPool.from_url(
-            config.redis_url, **pool_options(config, Retry(NoBackoff(), 0))
-        )
-        self.client: aredis.Redis = aredis.Redis.from_pool(pool)
+    def __init__(self, connector: RedisConnector) -> None:
+        self._connector = connector
+        with map_redis_errors():
+            self._connection: Connection | None = connector.async_("data")
+        self.cluster = kind_of(self._connection.client) == "cluster"
+
+    @property
+    def client(self) -> Any:
+        connection = self._connection
+        assert connection is not None, "closed"
+        return connection.client
+
+    def node_of(self, key: str) -> str | None:
+        """The server that holds ``key`` (each cluster node has a breaker); None: the one server."""
+        connection = self._connection
+        if not self.cluster or connection is None:
+            return None
+        return node_name(connection.client, key)
 
     async def get(self, key: str) -> Stored | None:
         with map_redis_errors():
@@ -39,10 +52,11 @@ class AsyncRedisBackend:
     async def set(self, key: str, value: bytes, ttl_ms: int | None, tag_keys: Sequence[str] = ()) -> None:
         value = wrap(value, ttl_ms, now_ms())
         with map_redis_errors():
+            client = self.client
             if not tag_keys:
-                await self.client.set(key, value, px=ttl_ms)
+                await client.set(key, value, px=ttl_ms)
                 return
-            pipe = self.client.pipeline(transaction=False)
+            pipe = client.pipeline(transaction=False)
             pipe.set(key, value, px=ttl_ms)
             add_to_tags(pipe, tag_keys, [key], ttl_ms)
             await pipe.execute()
@@ -55,11 +69,43 @@ class AsyncRedisBackend:
         if not keys:
             return []
         with map_redis_errors():
-            values = await self.client.mget(keys)
-        return unwrap_many(values, now_ms())
+            client = self.client
+            if not self.cluster:
+                return unwrap_many(await client.mget(keys), now_ms())
+        return await self._cluster_get_many(client, keys)
+
+    async def _cluster_get_many(self, client: Any, keys: Sequence[str]) -> list[Stored | None]:
+        # One pipeline per node (one MGET per slot): a dead node costs only its own keys.
+        batches, uncovered = await _by_node(client, keys)
+        values: list[bytes | str | None] = [None] * len(keys)
+        failures: dict[str, BackendError] = {}
+        failed: list[int] = list(uncovered)
+
+        async def read(batch: NodeBatch) -> list[Any]:
+            pipe = client.pipeline(transaction=False)
+            for positions in batch.slots.values():
+                pipe.execute_command("MGET", *[keys[p] for p in positions], target_nodes=[batch.node])
+            replies: list[Any] = await pipe.execute()
+            return replies
+
+        outcomes = await asyncio.gather(*(read(batch) for batch in batches.values()), return_exceptions=True)
+        for (name, batch), replies in zip(batches.items(), outcomes, strict=True):
+            if isinstance(replies, BaseException):
+                if not isinstance(replies, REDIS_ERRORS):
+                    raise replies
+                failures[name] = node_error(replies, name)
+                failed.extend(batch.positions())
+                continue
+            for positions, reply in zip(batch.slots.values(), replies, strict=True):
+                for position, value in zip(positions, reply, strict=True):
+                    values[position] = value
+        results = unwrap_many(values, now_ms())
+        if failures or uncovered:
+            raise partial_failure(results, failures, [keys[p] for p in failed], len(uncovered))
+        return results
 
     async def delete_many(self, keys: Sequence[str]) -> int:
-        """Delete ``keys`` (one UNLINK); how many existed."""
+        """Delete ``keys`` (UNLINK; per slot on a cluster); how many existed."""
         if not keys:
             return 0
         with map_redis_errors():
@@ -70,14 +116,45 @@ class AsyncRedisBackend:
     ) -> None:
         if not items:
             return
+        now = now_ms()
         with map_redis_errors():
-            pipe = self.client.pipeline(transaction=False)
-            now = now_ms()
-            for key, value in items:
+            client = self.client
+            if not self.cluster:
+                pipe = client.pipeline(transaction=False)
+                for key, value in items:
+                    pipe.set(key, wrap(value, ttl_ms, now), px=ttl_ms)
+                if tag_keys:
+                    add_to_tags(pipe, tag_keys, [key for key, _ in items], ttl_ms)
+                await pipe.execute()
+                return
+        keys = [key for key, _ in items]
+        batches, uncovered = await _by_node(client, keys)
+        failures: dict[str, BackendError] = {}
+        failed: list[int] = list(uncovered)
+
+        async def write(batch: NodeBatch) -> None:
+            pipe = client.pipeline(transaction=False)
+            for position in batch.positions():
+                key, value = items[position]
                 pipe.set(key, wrap(value, ttl_ms, now), px=ttl_ms)
-            if tag_keys:
-                add_to_tags(pipe, tag_keys, [key for key, _ in items], ttl_ms)
             await pipe.execute()
+
+        outcomes = await asyncio.gather(*(write(batch) for batch in batches.values()), return_exceptions=True)
+        for (name, batch), outcome in zip(batches.items(), outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                if not isinstance(outcome, REDIS_ERRORS):
+                    raise outcome
+                failures[name] = node_error(outcome, name)
+                failed.extend(batch.positions())
+        failed_set = set(failed)
+        if tag_keys and len(failed_set) < len(keys):
+            written = [key for position, key in enumerate(keys) if position not in failed_set]
+            with map_redis_errors():
+                pipe = client.pipeline(transaction=False)
+                add_to_tags(pipe, tag_keys, written, ttl_ms)
+                await pipe.execute()
+        if failures or uncovered:
+            raise partial_failure(None, failures, [keys[p] for p in failed], len(uncovered))
 
     async def invalidate_tags(self, tag_keys: Sequence[str]) -> list[str]:
         """Delete every key in the tag sets ``tag_keys`` and take them out of the sets; the keys
@@ -102,19 +179,30 @@ class AsyncRedisBackend:
         return [key for key, removed in zip(keys, replies, strict=False) if removed]
 
     async def clear(self, prefix: str) -> int:
-        """Delete every key under ``prefix`` (SCAN + UNLINK; never FLUSHDB)."""
+        """Delete every key under ``prefix`` (SCAN + UNLINK, on every primary of a cluster;
+        never FLUSHDB)."""
         removed = 0
         with map_redis_errors():
+            client = self.client
             batch: list[Any] = []
-            async for key in self.client.scan_iter(match=glob_escape(prefix) + "*", count=SCAN_BATCH):
+            async for key in client.scan_iter(match=glob_escape(prefix) + "*", count=SCAN_BATCH):
                 batch.append(key)
                 if len(batch) >= SCAN_BATCH:
-                    removed += int(await self.client.unlink(*batch))
+                    removed += int(await client.unlink(*batch))
                     batch.clear()
             if batch:
-                removed += int(await self.client.unlink(*batch))
+                removed += int(await client.unlink(*batch))
         return removed
 
     async def aclose(self) -> None:
-        with map_redis_errors():
-            await self.client.aclose()
+        connection, self._connection = self._connection, None
+        if connection is not None and connection.owned:
+            with map_redis_errors():
+                await connection.client.aclose()
+
+
+async def _by_node(client: Any, keys: Sequence[str]) -> tuple[dict[str, NodeBatch], list[int]]:
+    """:func:`by_node` once the client has read the slot table (on its first command)."""
+    with map_redis_errors():
+        await client.initialize()
+    return by_node(client, keys)

@@ -1,9 +1,12 @@
 """``RedisChannel``: one pub/sub channel over redis-py's sync client (the invalidation channel).
 
-Its own connections, apart from the cache's pool: one subscribed connection for
-listening, one small pool for publishing. Its commands are plumbing, not the
-application's traffic: they run under ``suppress_instrumentation`` (no redis-py
-spans; the cache's own metrics count the messages). Every call raises only
+Its own connections, apart from the cache's pool (a client the application gave is
+shared): one subscribed connection for listening, one small pool for publishing. On
+a cluster, PUBLISH reaches every node, so the subscription may sit on any node (the
+one the channel's slot maps to); a lost node is a lost subscription, and the next
+one reads the slot table afresh. Its commands are plumbing, not the application's
+traffic: they run under ``suppress_instrumentation`` (no redis-py spans; the cache's
+own metrics count the messages). Every call raises only
 :class:`~otel_cache.errors.BackendError` subclasses.
 """
 
@@ -12,38 +15,45 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import redis
 from opentelemetry.instrumentation.utils import suppress_instrumentation
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
-from otel_cache.backends.redis_errors import map_redis_errors
-from otel_cache.backends.redis_options import pool_options
-from otel_cache.config import CacheConfig
+from otel_cache.backends.redis_connect import Connection, RedisConnector, db_of
+from otel_cache.backends.redis_errors import REDIS_ERRORS, map_redis_errors
+from otel_cache.core.coherence import channel_name
 from otel_cache.errors import BackendUnavailableError
 
 __all__ = ["RedisChannel"]
 
 
 class RedisChannel:
-    """Subscribe to, listen on and publish to one channel (sync)."""
+    """Subscribe to, listen on and publish to the invalidation channel of ``namespace`` (sync)."""
 
-    def __init__(self, config: CacheConfig, channel: str) -> None:
-        assert config.redis_url is not None
-        options = pool_options(config, Retry(NoBackoff(), 0)) | {"max_connections": 2}
-        self.client: redis.Redis = redis.Redis.from_pool(
-            redis.BlockingConnectionPool.from_url(config.redis_url, **options)
-        )
-        self.channel = channel
+    def __init__(self, connector: RedisConnector, namespace: str) -> None:
+        config = connector.config
+        self._connector = connector
+        self._namespace = namespace
+        self._connection: Connection | None = None
         self._timeout = config.redis_connect_timeout + config.redis_timeout
         self._pubsub: Any = None
         self.heard_at = time.monotonic()
 
+    def _client(self) -> Any:
+        if self._connection is None:
+            with map_redis_errors(), suppress_instrumentation():
+                self._connection = self._connector.sync("channel")
+        return self._connection.client
+
+    @property
+    def channel(self) -> str:
+        """``{namespace}:__invalidate__[:db]``, the db the client selects."""
+        return channel_name(self._namespace, db_of(self._client()))
+
     def subscribe(self) -> None:
         """Subscribe and wait for Redis to confirm."""
+        channel = self.channel
         with map_redis_errors(), suppress_instrumentation():
-            self._pubsub = pubsub = redis.client.PubSub(self.client.connection_pool)
-            pubsub.subscribe(self.channel)
+            self._pubsub = pubsub = self._client().pubsub()
+            pubsub.subscribe(channel)
             deadline = time.monotonic() + self._timeout
             while True:
                 message = pubsub.get_message(timeout=max(0.0, deadline - time.monotonic()))
@@ -69,14 +79,17 @@ class RedisChannel:
             self._pubsub.ping()
 
     def publish(self, data: bytes) -> int:
+        channel = self.channel
         with map_redis_errors(), suppress_instrumentation():
-            return int(self.client.publish(self.channel, data))
+            return int(self._client().publish(channel, data))
 
     def close(self) -> None:
         pubsub, self._pubsub = self._pubsub, None
+        connection, self._connection = self._connection, None
         try:
             if pubsub is not None:
                 pubsub.close()
-            self.client.close()
-        except (redis.RedisError, OSError):
+            if connection is not None and connection.owned:
+                connection.client.close()
+        except REDIS_ERRORS:
             pass

@@ -1,32 +1,53 @@
-"""``RedisBackend``: L2 through redis-py's sync client (sync mode)."""
+"""``RedisBackend``: L2 through redis-py's sync client: one server, a Cluster or Sentinel."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any
 
-import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
-
+from otel_cache.backends.cluster_routes import by_node, node_name
 from otel_cache.backends.envelope import now_ms, unwrap, unwrap_many, wrap
 from otel_cache.backends.protocol import Stored
-from otel_cache.backends.redis_errors import map_redis_errors
-from otel_cache.backends.redis_options import SCAN_BATCH, add_to_tags, glob_escape, pool_options, text
-from otel_cache.config import CacheConfig
+from otel_cache.backends.redis_connect import Connection, RedisConnector, kind_of
+from otel_cache.backends.redis_errors import REDIS_ERRORS, map_redis_errors, node_error, partial_failure
+from otel_cache.backends.redis_options import SCAN_BATCH, add_to_tags, glob_escape, text
+from otel_cache.errors import BackendError
 
 __all__ = ["RedisBackend"]
 
 
 class RedisBackend:
-    """The :class:`~otel_cache.backends.SyncBackend` over ``redis.Redis``; thread-safe (a pool)."""
+    """The :class:`~otel_cache.backends.SyncBackend` over a sync redis-py client; thread-safe.
 
-    def __init__(self, config: CacheConfig) -> None:
-        assert config.redis_url is not None
-        pool = redis.BlockingConnectionPool.from_url(
-            config.redis_url, **pool_options(config, Retry(NoBackoff(), 0))
-        )
-        self.client: redis.Redis = redis.Redis.from_pool(pool)
+    The client is made on first use (a cluster client asks a seed node for the slot table
+    then), so that a Redis that is down when the cache starts is a counted failure.
+    """
+
+    def __init__(self, connector: RedisConnector) -> None:
+        self._connector = connector
+        self._connection: Connection | None = None
+        self._lock = threading.Lock()
+        self.cluster = False
+
+    @property
+    def client(self) -> Any:
+        connection = self._connection
+        if connection is None:
+            with self._lock:
+                if self._connection is None:
+                    with map_redis_errors():
+                        self._connection = self._connector.sync("data")
+                    self.cluster = kind_of(self._connection.client) == "cluster"
+                connection = self._connection
+        return connection.client
+
+    def node_of(self, key: str) -> str | None:
+        """The server that holds ``key`` (each cluster node has a breaker); None: the one server."""
+        connection = self._connection
+        if not self.cluster or connection is None:
+            return None
+        return node_name(connection.client, key)
 
     def get(self, key: str) -> Stored | None:
         with map_redis_errors():
@@ -36,10 +57,11 @@ class RedisBackend:
     def set(self, key: str, value: bytes, ttl_ms: int | None, tag_keys: Sequence[str] = ()) -> None:
         value = wrap(value, ttl_ms, now_ms())
         with map_redis_errors():
+            client = self.client
             if not tag_keys:
-                self.client.set(key, value, px=ttl_ms)
+                client.set(key, value, px=ttl_ms)
                 return
-            pipe = self.client.pipeline(transaction=False)
+            pipe = client.pipeline(transaction=False)
             pipe.set(key, value, px=ttl_ms)
             add_to_tags(pipe, tag_keys, [key], ttl_ms)
             pipe.execute()
@@ -52,11 +74,37 @@ class RedisBackend:
         if not keys:
             return []
         with map_redis_errors():
-            values = self.client.mget(keys)
-        return unwrap_many(values, now_ms())
+            client = self.client
+            if not self.cluster:
+                return unwrap_many(client.mget(keys), now_ms())
+        return self._cluster_get_many(client, keys)
+
+    def _cluster_get_many(self, client: Any, keys: Sequence[str]) -> list[Stored | None]:
+        # One pipeline per node (one MGET per slot): a dead node costs only its own keys.
+        batches, uncovered = by_node(client, keys)
+        values: list[bytes | str | None] = [None] * len(keys)
+        failures: dict[str, BackendError] = {}
+        failed: list[int] = list(uncovered)
+        for name, batch in batches.items():
+            pipe = client.pipeline(transaction=False)
+            for positions in batch.slots.values():
+                pipe.execute_command("MGET", *[keys[p] for p in positions], target_nodes=[batch.node])
+            try:
+                replies = pipe.execute()
+            except REDIS_ERRORS as exc:
+                failures[name] = node_error(exc, name)
+                failed.extend(batch.positions())
+                continue
+            for positions, reply in zip(batch.slots.values(), replies, strict=True):
+                for position, value in zip(positions, reply, strict=True):
+                    values[position] = value
+        results = unwrap_many(values, now_ms())
+        if failures or uncovered:
+            raise partial_failure(results, failures, [keys[p] for p in failed], len(uncovered))
+        return results
 
     def delete_many(self, keys: Sequence[str]) -> int:
-        """Delete ``keys`` (one UNLINK); how many existed."""
+        """Delete ``keys`` (UNLINK; per slot on a cluster); how many existed."""
         if not keys:
             return 0
         with map_redis_errors():
@@ -67,14 +115,40 @@ class RedisBackend:
     ) -> None:
         if not items:
             return
+        now = now_ms()
         with map_redis_errors():
-            pipe = self.client.pipeline(transaction=False)
-            now = now_ms()
-            for key, value in items:
+            client = self.client
+            if not self.cluster:
+                pipe = client.pipeline(transaction=False)
+                for key, value in items:
+                    pipe.set(key, wrap(value, ttl_ms, now), px=ttl_ms)
+                if tag_keys:
+                    add_to_tags(pipe, tag_keys, [key for key, _ in items], ttl_ms)
+                pipe.execute()
+                return
+        keys = [key for key, _ in items]
+        batches, uncovered = by_node(client, keys)
+        failures: dict[str, BackendError] = {}
+        failed: list[int] = list(uncovered)
+        for name, batch in batches.items():
+            pipe = client.pipeline(transaction=False)
+            for position in batch.positions():
+                key, value = items[position]
                 pipe.set(key, wrap(value, ttl_ms, now), px=ttl_ms)
-            if tag_keys:
-                add_to_tags(pipe, tag_keys, [key for key, _ in items], ttl_ms)
-            pipe.execute()
+            try:
+                pipe.execute()
+            except REDIS_ERRORS as exc:
+                failures[name] = node_error(exc, name)
+                failed.extend(batch.positions())
+        failed_set = set(failed)
+        if tag_keys and len(failed_set) < len(keys):
+            written = [key for position, key in enumerate(keys) if position not in failed_set]
+            with map_redis_errors():
+                pipe = client.pipeline(transaction=False)
+                add_to_tags(pipe, tag_keys, written, ttl_ms)
+                pipe.execute()
+        if failures or uncovered:
+            raise partial_failure(None, failures, [keys[p] for p in failed], len(uncovered))
 
     def invalidate_tags(self, tag_keys: Sequence[str]) -> list[str]:
         """Delete every key in the tag sets ``tag_keys`` and take them out of the sets; the keys
@@ -99,19 +173,23 @@ class RedisBackend:
         return [key for key, removed in zip(keys, replies, strict=False) if removed]
 
     def clear(self, prefix: str) -> int:
-        """Delete every key under ``prefix`` (SCAN + UNLINK; never FLUSHDB)."""
+        """Delete every key under ``prefix`` (SCAN + UNLINK, on every primary of a cluster;
+        never FLUSHDB)."""
         removed = 0
         with map_redis_errors():
+            client = self.client
             batch: list[Any] = []
-            for key in self.client.scan_iter(match=glob_escape(prefix) + "*", count=SCAN_BATCH):
+            for key in client.scan_iter(match=glob_escape(prefix) + "*", count=SCAN_BATCH):
                 batch.append(key)
                 if len(batch) >= SCAN_BATCH:
-                    removed += int(self.client.unlink(*batch))
+                    removed += int(client.unlink(*batch))
                     batch.clear()
             if batch:
-                removed += int(self.client.unlink(*batch))
+                removed += int(client.unlink(*batch))
         return removed
 
     def close(self) -> None:
-        with map_redis_errors():
-            self.client.close()
+        connection, self._connection = self._connection, None
+        if connection is not None and connection.owned:
+            with map_redis_errors():
+                connection.client.close()

@@ -184,7 +184,7 @@ class AsyncAPI(SharedState[K, V]):
                 return
             if channel is None or not channel.running:
                 channel = self._channel = ChannelTasks(
-                    self, self.config, self.tiers, self.l1, self.flows, self._arun
+                    self, self.config, self._redis(), self.tiers, self.l1, self.flows, self._arun
                 )
                 channel.start()
         if isinstance(channel, ChannelTasks):
@@ -197,6 +197,6 @@ class AsyncAPI(SharedState[K, V]):
         if backend is None or self._async_backend_loop is not loop:
             from otel_cache.backends.redis_async import AsyncRedisBackend
 
-            backend = self._async_backend = AsyncRedisBackend(self.config)
+            backend = self._async_backend = AsyncRedisBackend(self._redis())
             self._async_backend_loop = loop
         return backend

@@ -29,7 +29,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Hashable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from otel_cache.config import CacheConfig
 from otel_cache.core.coherence import Coherence
@@ -45,6 +45,9 @@ from otel_cache.multilevel.flows import Flows
 from otel_cache.multilevel.sync_api import SyncAPI
 from otel_cache.telemetry import hooks
 
+if TYPE_CHECKING:
+    from otel_cache.backends.redis_connect import ClientSource, RedisConnector
+
 __all__ = ["MultiLevelCache"]
 
 K = TypeVar("K", bound=Hashable)
@@ -59,6 +62,13 @@ class MultiLevelCache(SyncAPI[K, V], AsyncAPI[K, V]):
         async_mode: whether the cache is used from coroutines (``aget`` ...) or threads (``get`` ...).
         clock: monotonic clock for TTLs and the breaker; inject one in tests.
         sizer: bytes of an L1 key or value.
+        redis_client: a redis-py client of your own for the sync API (``redis.Redis``,
+            ``redis.cluster.RedisCluster``, ``Sentinel.master_for(...)``), or a function
+            that makes one; instead of ``config.redis_url``.
+        async_redis_client: the same for the async API (``redis.asyncio``); a function is
+            called once per event loop, a client serves only the loop it was made on.
+
+    A client handed in is never closed by the cache; one that a function made is.
     """
 
     def __init__(
@@ -68,8 +78,18 @@ class MultiLevelCache(SyncAPI[K, V], AsyncAPI[K, V]):
         async_mode: bool = False,
         clock: Callable[[], float] = time.monotonic,
         sizer: Sizer | None = deep_sizeof,
+        redis_client: ClientSource | None = None,
+        async_redis_client: ClientSource | None = None,
     ) -> None:
         self.config = config = config if config is not None else CacheConfig.from_env()
+        self.redis: RedisConnector | None = None
+        if config.l2_enabled or redis_client is not None or async_redis_client is not None:
+            from otel_cache.backends.redis_connect import RedisConnector
+
+            self.redis = RedisConnector(
+                config, redis_client=redis_client, async_redis_client=async_redis_client
+            )
+        l2_enabled = self.redis is not None
         self.async_mode = async_mode
         self._closed = False
         l1_ttl = config.l1_ttl if config.l1_ttl is not None else config.default_ttl
@@ -84,7 +104,7 @@ class MultiLevelCache(SyncAPI[K, V], AsyncAPI[K, V]):
             lock_kind=config.l1_lock,
         )
         coherence = None
-        if config.l2_enabled and config.invalidation:
+        if l2_enabled and config.invalidation:
             coherence = Coherence(lock=threading.Lock())
         self.tiers = TierCore(
             namespace=config.namespace,
@@ -97,7 +117,7 @@ class MultiLevelCache(SyncAPI[K, V], AsyncAPI[K, V]):
             breaker_reset=config.breaker_reset,
             clock=clock,
             lock=threading.Lock(),
-            l2_enabled=config.l2_enabled,
+            l2_enabled=l2_enabled,
             coherence=coherence,
         )
         self.flows = Flows(self.l1, self.tiers)
@@ -113,5 +133,5 @@ class MultiLevelCache(SyncAPI[K, V], AsyncAPI[K, V]):
         hooks.register(self)
 
     def __repr__(self) -> str:
-        l2 = self.config.redacted_redis_url or "off"
+        l2 = self.config.redacted_redis_url or ("client" if self.redis is not None else "off")
         return f"<MultiLevelCache name={self.name!r} mode={self.mode} l2={l2}>"

@@ -18,9 +18,8 @@ from typing import Any
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from otel_cache.backends.redis_channel_async import AsyncRedisChannel
-from otel_cache.backends.redis_options import redis_db
+from otel_cache.backends.redis_connect import RedisConnector
 from otel_cache.config import CacheConfig
-from otel_cache.core.coherence import channel_name
 from otel_cache.core.tiers import TierCore
 from otel_cache.errors import BackendError, CacheError
 from otel_cache.l1.cache import AsyncLRUCache
@@ -42,6 +41,7 @@ class ChannelTasks:
         self,
         owner: object,
         config: CacheConfig,
+        connector: RedisConnector,
         tiers: TierCore,
         l1: AsyncLRUCache[Any, Any],
         flows: Flows,
@@ -49,8 +49,7 @@ class ChannelTasks:
     ) -> None:
         self._owner, self._config, self._tiers, self._l1 = owner, config, tiers, l1
         self._flows, self._drive = flows, drive
-        assert config.redis_url is not None
-        self._channel = channel_name(config.namespace, redis_db(config.redis_url))
+        self._connector = connector
         self._up = asyncio.Event()
         self._kick = asyncio.Event()
         self._kicked = False
@@ -125,7 +124,7 @@ class ChannelTasks:
     async def _listen(self) -> None:
         backoff = _BACKOFF_S[0]
         while not self._stopping:
-            channel = AsyncRedisChannel(self._config, self._channel)
+            channel = AsyncRedisChannel(self._connector, self._config.namespace)
             try:
                 await channel.subscribe()
                 assert self._tiers.coherence is not None
@@ -157,7 +156,7 @@ class ChannelTasks:
     async def _publish(self) -> None:
         coherence = self._tiers.coherence
         assert coherence is not None
-        channel = AsyncRedisChannel(self._config, self._channel)
+        channel = AsyncRedisChannel(self._connector, self._config.namespace)
         try:
             while not self._stopping:
                 if not self._kick.is_set():

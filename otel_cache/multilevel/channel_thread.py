@@ -28,9 +28,8 @@ from typing import Any
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from otel_cache.backends.redis_channel import RedisChannel
-from otel_cache.backends.redis_options import redis_db
+from otel_cache.backends.redis_connect import RedisConnector
 from otel_cache.config import CacheConfig
-from otel_cache.core.coherence import channel_name
 from otel_cache.core.tiers import TierCore
 from otel_cache.errors import BackendError, CacheError
 from otel_cache.l1.cache import AsyncLRUCache
@@ -54,6 +53,7 @@ class ChannelThreads:
         self,
         owner: object,
         config: CacheConfig,
+        connector: RedisConnector,
         tiers: TierCore,
         l1: AsyncLRUCache[Any, Any],
         flows: Flows,
@@ -61,8 +61,7 @@ class ChannelThreads:
     ) -> None:
         self._owner, self._config, self._tiers, self._l1 = owner, config, tiers, l1
         self._flows, self._drive = flows, drive
-        assert config.redis_url is not None
-        self._channel = channel_name(config.namespace, redis_db(config.redis_url))
+        self._connector = connector
         self._stop = threading.Event()
         self._up = threading.Event()
         self._kick = threading.Event()
@@ -107,7 +106,7 @@ class ChannelThreads:
     def _listen(self) -> None:
         backoff = _BACKOFF_S[0]
         while not self._stop.is_set():
-            channel = self._listening = RedisChannel(self._config, self._channel)
+            channel = self._listening = RedisChannel(self._connector, self._config.namespace)
             try:
                 channel.subscribe()
                 assert self._tiers.coherence is not None
@@ -139,7 +138,7 @@ class ChannelThreads:
     def _publish(self) -> None:
         coherence = self._tiers.coherence
         assert coherence is not None
-        channel = RedisChannel(self._config, self._channel)
+        channel = RedisChannel(self._connector, self._config.namespace)
         try:
             while not self._stop.is_set():
                 busy = coherence.has_pending() or self._tiers.has_unsynced()

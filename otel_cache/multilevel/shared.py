@@ -13,6 +13,7 @@ from otel_cache.l1.cache import AsyncLRUCache
 from otel_cache.multilevel.flows import Flows
 
 if TYPE_CHECKING:
+    from otel_cache.backends.redis_connect import RedisConnector
     from otel_cache.multilevel.channel_task import ChannelTasks
     from otel_cache.multilevel.channel_thread import ChannelThreads
     from otel_cache.multilevel.flight_async import AsyncFlights
@@ -53,6 +54,7 @@ class SharedState(Generic[K, V]):
     """Attributes both shells use; :class:`~otel_cache.MultiLevelCache` sets them."""
 
     config: CacheConfig
+    redis: RedisConnector | None  # how it reaches Redis; None: L1 only
     async_mode: bool
     l1: AsyncLRUCache[Any, Any]
     tiers: TierCore
@@ -75,6 +77,11 @@ class SharedState(Generic[K, V]):
     @property
     def closed(self) -> bool:
         return self._closed
+
+    def _redis(self) -> RedisConnector:
+        redis = self.redis
+        assert redis is not None, "L2 is off"
+        return redis
 
 
 def mark_hit(span: Any, operation: str, result: Any) -> None:

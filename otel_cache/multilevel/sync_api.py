@@ -182,7 +182,7 @@ class SyncAPI(SharedState[K, V]):
             if self._closed or (channel is not None and channel.running):
                 return
             channel = self._channel = ChannelThreads(
-                self, self.config, self.tiers, self.l1, self.flows, self._run
+                self, self.config, self._redis(), self.tiers, self.l1, self.flows, self._run
             )
             channel.start()
         channel.wait_up(self.config.redis_connect_timeout)
@@ -194,7 +194,7 @@ class SyncAPI(SharedState[K, V]):
                 if self._sync_backend is None:
                     from otel_cache.backends.redis_sync import RedisBackend
 
-                    self._sync_backend = RedisBackend(self.config)
+                    self._sync_backend = RedisBackend(self._redis())
                 backend = self._sync_backend
         return backend
 

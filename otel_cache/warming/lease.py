@@ -108,6 +108,10 @@ class ConfiguredCache(Protocol):
     @property
     def config(self) -> CacheConfig: ...
 
+    @property
+    def redis(self) -> object | None:
+        """How the cache reaches Redis (a ``RedisConnector``); None without Redis."""
+
 
 @dataclass(frozen=True, slots=True)
 class LeaseStats:
@@ -265,14 +269,16 @@ def lease_for(
     """The lease a warmer of ``cache`` holds, or ``None`` for a warmer in every process.
 
     ``leader_election=None`` means a lease whenever the cache has Redis configured (a
-    :class:`ConfiguredCache` whose ``config.l2_enabled``); ``False`` never;
+    :class:`ConfiguredCache` whose ``redis`` is set); ``False`` never;
     ``True`` always, and a cache without Redis is then a :class:`CacheConfigError`.
     """
     if leader_election is not None and not isinstance(leader_election, bool):
         raise CacheConfigError(f"leader_election must be True, False or None, got {leader_election!r}")
     ttl = validate_lease_ttl(lease_ttl)
-    config = cache.config if isinstance(cache, ConfiguredCache) else None
-    with_redis = isinstance(config, CacheConfig) and config.l2_enabled
+    config: CacheConfig | None = None
+    with_redis = False
+    if isinstance(cache, ConfiguredCache) and isinstance(cache.config, CacheConfig):
+        config, with_redis = cache.config, cache.redis is not None
     if leader_election is True and not with_redis:
         raise CacheConfigError(
             "leader_election=True needs a cache with Redis configured (config.redis_url), "

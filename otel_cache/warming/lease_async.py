@@ -6,12 +6,11 @@ Only the warmer's lease task calls it; no thread. Every decision is
 
 from __future__ import annotations
 
-import redis.asyncio as aredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
+import contextlib
+from typing import Any
 
-from otel_cache.backends.redis_errors import map_redis_errors
-from otel_cache.backends.redis_options import pool_options
+from otel_cache.backends.redis_connect import Connection, RedisConnector
+from otel_cache.backends.redis_errors import REDIS_ERRORS, map_redis_errors
 from otel_cache.errors import BackendError
 from otel_cache.warming.lease import RELEASE_SCRIPT, RENEW_SCRIPT, LeaseCore
 
@@ -21,16 +20,21 @@ __all__ = ["AsyncLease"]
 class AsyncLease:
     """Sends a :class:`LeaseCore`'s commands; one connection, no retries (the next tick is the retry)."""
 
-    def __init__(self, core: LeaseCore) -> None:
-        config = core.config
-        assert config.redis_url is not None
-        options = pool_options(config, Retry(NoBackoff(), 0)) | {"max_connections": 1}
+    def __init__(self, core: LeaseCore, connector: RedisConnector) -> None:
         self.core = core
-        self._client = aredis.Redis.from_pool(
-            aredis.BlockingConnectionPool.from_url(config.redis_url, **options)
-        )
-        self._renew = self._client.register_script(RENEW_SCRIPT)
-        self._release = self._client.register_script(RELEASE_SCRIPT)
+        self._connector = connector
+        self._connection: Connection | None = None
+        self._scripts: tuple[Any, Any] | None = None
+
+    def _client(self) -> tuple[Any, Any, Any]:
+        """The client and the renew and release scripts, made on first use (inside the
+        error mapping: a cluster client reads the slot table when it is made)."""
+        if self._connection is None:
+            self._connection = connection = self._connector.async_("lease")
+            client = connection.client
+            self._scripts = (client.register_script(RENEW_SCRIPT), client.register_script(RELEASE_SCRIPT))
+        assert self._scripts is not None
+        return self._connection.client, self._scripts[0], self._scripts[1]
 
     async def tick(self) -> None:
         """Acquire or renew the lease, as the core says; a Redis error is counted by the core."""
@@ -39,9 +43,9 @@ class AsyncLease:
         try:
             with map_redis_errors():
                 if attempt.command == "acquire":
-                    answer = await self._client.set(core.key, core.token, nx=True, px=core.ttl_ms)
+                    answer = await self._client()[0].set(core.key, core.token, nx=True, px=core.ttl_ms)
                 else:
-                    answer = await self._renew(keys=[core.key], args=[core.token, core.ttl_ms])
+                    answer = await self._client()[1](keys=[core.key], args=[core.token, core.ttl_ms])
         except BackendError as exc:
             core.failed(attempt, exc)
         else:
@@ -54,9 +58,12 @@ class AsyncLease:
             return
         try:
             with map_redis_errors():
-                await self._release(keys=[core.key], args=[core.token])
+                await self._client()[2](keys=[core.key], args=[core.token])
         except BackendError as exc:
             core.failed(None, exc)
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        connection, self._connection = self._connection, None
+        if connection is not None and connection.owned:
+            with contextlib.suppress(*REDIS_ERRORS):
+                await connection.client.aclose()

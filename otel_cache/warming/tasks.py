@@ -45,6 +45,7 @@ from otel_cache.warming.core import (
 )
 from otel_cache.warming.lease import DEFAULT_LEASE_TTL, lease_for
 from otel_cache.warming.lease_async import AsyncLease
+from otel_cache.warming.lease_sync import redis_connector
 
 __all__ = ["AsyncWarmer"]
 
@@ -208,7 +209,7 @@ class AsyncWarmer(Generic[K, V]):
         assert lease_core is not None
         if previous is not None and not previous.done() and previous.get_loop() is asyncio.get_running_loop():
             await asyncio.wait([previous])  # a stop() from a loader: it releases the lease we share first
-        lease = AsyncLease(lease_core)
+        lease = AsyncLease(lease_core, redis_connector(self._cache))
         runs: asyncio.Task[None] | None = None
         try:
             while not stop.is_set():

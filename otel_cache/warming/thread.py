@@ -34,7 +34,7 @@ from otel_cache.core.lru import Clock
 from otel_cache.errors import CacheConfigError
 from otel_cache.warming.core import KeySource, PutCache, WarmerCore, WarmerStats, logger, validate_loader
 from otel_cache.warming.lease import DEFAULT_LEASE_TTL, lease_for
-from otel_cache.warming.lease_sync import SyncLease
+from otel_cache.warming.lease_sync import SyncLease, redis_connector
 
 __all__ = ["ThreadWarmer"]
 
@@ -188,7 +188,7 @@ class ThreadWarmer(Generic[K, V]):
         assert lease_core is not None
         if previous is not None:
             previous.join()  # a timed-out stop's thread: it releases the lease we share first
-        lease = SyncLease(lease_core)
+        lease = SyncLease(lease_core, redis_connector(self._cache))
         runner: threading.Thread | None = None
         run_stop = threading.Event()
         try:

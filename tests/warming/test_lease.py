@@ -323,6 +323,10 @@ class RedisConfigured(AsyncLRUCache[str, Any]):
     def config(self) -> CacheConfig:
         return self._config
 
+    @property
+    def redis(self) -> object | None:
+        return "a connector" if self._config.l2_enabled else None
+
 
 def test_lease_for_follows_the_caches_redis_and_the_option() -> None:
     with_redis = RedisConfigured(CONFIG)
