@@ -17,7 +17,7 @@ from typing import Any
 
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
-from otel_cache.backends.redis_connect import Connection, RedisConnector, db_of
+from otel_cache.backends.redis_connect import Connection, RedisConnector, db_of, kind_of
 from otel_cache.backends.redis_errors import REDIS_ERRORS, map_redis_errors
 from otel_cache.core.coherence import channel_name
 from otel_cache.errors import BackendUnavailableError
@@ -53,6 +53,8 @@ class AsyncRedisChannel:
         """Subscribe and wait for Redis to confirm."""
         channel = self.channel
         with map_redis_errors(), suppress_instrumentation():
+            if kind_of(self._client()) == "cluster":
+                await self._client().initialize()  # the slot table, which pubsub() reads
             self._pubsub = pubsub = self._client().pubsub()
             await pubsub.subscribe(channel)
             deadline = time.monotonic() + self._timeout

@@ -19,7 +19,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 
-__all__ = ["BreakerState", "CircuitBreaker"]
+__all__ = ["BreakerSet", "BreakerState", "CircuitBreaker"]
 
 
 class BreakerState(enum.IntEnum):
@@ -66,3 +66,56 @@ class CircuitBreaker:
                 self.opens += 1
             self.state = BreakerState.OPEN
             self._since = self._clock()
+
+
+_WORST = {BreakerState.OPEN: 2, BreakerState.HALF_OPEN: 1, BreakerState.CLOSED: 0}
+
+
+class BreakerSet:
+    """One :class:`CircuitBreaker` per node (each shard of a cluster), made on first use.
+
+    ``None`` names the one server (or the cluster as a whole, for calls that span it).
+    A node not called for ``forget_after`` seconds is no longer reported (after a
+    failover the old primary's open breaker would otherwise be reported forever).
+    """
+
+    __slots__ = ("_breakers", "_clock", "_used", "forget_after", "reset", "threshold")
+
+    def __init__(
+        self, *, threshold: int, reset: float, clock: Callable[[], float], forget_after: float = 60.0
+    ) -> None:
+        self.threshold, self.reset, self._clock, self.forget_after = threshold, reset, clock, forget_after
+        self._breakers: dict[str | None, CircuitBreaker] = {}
+        self._used: dict[str | None, float] = {}
+        self.get(None)
+
+    def get(self, node: str | None) -> CircuitBreaker:
+        breaker = self._breakers.get(node)
+        if breaker is None:
+            breaker = self._breakers[node] = CircuitBreaker(
+                threshold=self.threshold, reset=self.reset, clock=self._clock
+            )
+        if node is not None:
+            self._used[node] = self._clock()
+        return breaker
+
+    def reported(self) -> dict[str | None, CircuitBreaker]:
+        """The breakers worth reporting: the one of the whole, and each node's used lately."""
+        since = self._clock() - self.forget_after
+        return {
+            node: breaker
+            for node, breaker in self._breakers.items()
+            if node is None or self._used.get(node, since) > since
+        }
+
+    def worst(self) -> BreakerState:
+        """The least healthy state among the reported breakers."""
+        return max((b.state for b in self.reported().values()), key=_WORST.__getitem__)
+
+    @property
+    def opens(self) -> int:
+        return sum(breaker.opens for breaker in self._breakers.values())
+
+    @property
+    def short_circuits(self) -> int:
+        return sum(breaker.short_circuits for breaker in self._breakers.values())

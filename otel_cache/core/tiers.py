@@ -49,10 +49,10 @@ import contextlib
 import itertools
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from otel_cache.core.breaker import BreakerState, CircuitBreaker
+from otel_cache.core.breaker import BreakerSet, BreakerState
 from otel_cache.core.coherence import Coherence
 from otel_cache.core.keys import L2KeyBuilder
 from otel_cache.core.serialization import Serializer, make_serializer
@@ -63,6 +63,7 @@ from otel_cache.errors import (
     BackendError,
     CacheKeyError,
     CircuitOpenError,
+    PartialBackendError,
     SerializationError,
 )
 
@@ -104,6 +105,7 @@ class L2Stats:
     repairs: int = 0  # stale L2 copies deleted
     unsynced_dropped: int = 0  # unsynced keys forgotten (over max_unsynced)
     clear_pending: bool = False  # a clear failed and is retried before the next L2 read
+    nodes: dict[str, str] = field(default_factory=dict)  # breaker state per cluster node in use
 
 
 class TierCore:
@@ -132,7 +134,8 @@ class TierCore:
         self.l1_fill_ttl = l1_ttl if l1_ttl is not None else default_ttl
         self.raise_errors = raise_errors
         self.l2_enabled = l2_enabled
-        self.breaker = CircuitBreaker(threshold=breaker_threshold, reset=breaker_reset, clock=clock)
+        self.breakers = BreakerSet(threshold=breaker_threshold, reset=breaker_reset, clock=clock)
+        self.route: Callable[[str], str | None] = _one_server  # the node of an L2 key (set by a driver)
         self._clock = clock
         self._lock: AbstractContextManager[Any] = lock or contextlib.nullcontext()
         self._generation = [0] * _STRIPES
@@ -240,31 +243,79 @@ class TierCore:
 
     # -- breaker and errors --------------------------------------------------------
 
-    def l2_allowed(self) -> bool:
-        """Whether to call L2 now. Under policy "raise", a refusal raises CircuitOpenError."""
+    def l2_allowed(self, l2_key: str | None = None) -> bool:
+        """Whether to call L2 now for ``l2_key`` (its node's breaker decides; without a key, the
+        breaker of the whole). Under policy "raise", a refusal raises CircuitOpenError."""
         if not self.l2_enabled:
             return False
+        node = None if l2_key is None else self.route(l2_key)
         with self._lock:
-            allowed = self.breaker.allow()
+            allowed = self.breakers.get(node).allow()
         if not allowed and self.raise_errors:
-            raise CircuitOpenError("Redis is marked down by the circuit breaker; next probe pending")
+            raise CircuitOpenError(
+                f"Redis {node or ''} is marked down by the circuit breaker; next probe pending"
+            )
         return allowed
 
-    def l2_succeeded(self) -> None:
-        breaker = self.breaker
+    def l2_succeeded(self, l2_key: str | None = None) -> None:
+        breaker = self.breakers.get(None if l2_key is None else self.route(l2_key))
         if breaker.state is not BreakerState.CLOSED or breaker.failures:
             with self._lock:
                 breaker.succeeded()
 
-    def l2_failed(self, error: BackendError) -> None:
-        """Count ``error`` and feed the breaker; re-raise it under policy "raise"."""
+    def l2_failed(self, error: BackendError, l2_key: str | None = None) -> None:
+        """Count ``error`` and feed the breaker of ``l2_key``'s node (without a key, of the
+        whole); re-raise it under policy "raise"."""
+        self._count_failure(error, None if l2_key is None else self.route(l2_key))
+        if self.raise_errors:
+            raise error
+
+    def _count_failure(self, error: BackendError, node: str | None) -> None:
         name = _error_type(error)
         with self._lock:
             self.errors[name] = self.errors.get(name, 0) + 1
             if not isinstance(error, BackendBusyError):  # a saturated pool is not a dead server
-                self.breaker.failed()
-        if self.raise_errors:
+                self.breakers.get(node).failed()
+
+    def l2_allowed_many(self, l2_keys: Sequence[str]) -> list[bool]:
+        """:meth:`l2_allowed` of each key, each node's breaker asked once. Under policy "raise",
+        CircuitOpenError when no key's node is allowed."""
+        if not self.l2_enabled:
+            return [False] * len(l2_keys)
+        route = self.route
+        nodes = [route(l2_key) for l2_key in l2_keys]
+        with self._lock:
+            verdicts = {node: self.breakers.get(node).allow() for node in set(nodes)}
+        allowed = [verdicts[node] for node in nodes]
+        if self.raise_errors and l2_keys and not any(allowed):
+            raise CircuitOpenError("Redis is marked down by the circuit breaker; next probe pending")
+        return allowed
+
+    def l2_batch_finished(self, l2_keys: Sequence[str], error: BackendError | None = None) -> None:
+        """A call over ``l2_keys`` ended: feed each node's breaker with its outcome. ``error``: what
+        failed, a :class:`PartialBackendError` naming the nodes, or another error for all of them.
+        Re-raises ``error`` under policy "raise"."""
+        route = self.route
+        nodes = {route(l2_key) for l2_key in l2_keys}
+        failures: dict[str | None, BackendError] = {}
+        if isinstance(error, PartialBackendError):
+            failures = {self._known(node, nodes): failure for node, failure in error.failures.items()}
+        elif error is not None:
+            failures = dict.fromkeys(nodes, error)
+        for node, failure in failures.items():
+            self._count_failure(failure, node)
+        healthy = [self.breakers.get(node) for node in nodes - set(failures)]
+        if any(breaker.state is not BreakerState.CLOSED or breaker.failures for breaker in healthy):
+            with self._lock:
+                for breaker in healthy:
+                    breaker.succeeded()
+        if error is not None and self.raise_errors:
             raise error
+
+    @staticmethod
+    def _known(node: str, nodes: set[str | None]) -> str | None:
+        """``node`` as the routes name it (a one-server cache has one breaker: None)."""
+        return node if node in nodes else None
 
     # -- reads -------------------------------------------------------------------
 
@@ -454,11 +505,11 @@ class TierCore:
         if self.coherence is not None:
             self.coherence.kick()  # the publisher retries the repair until Redis answers
 
-    def l2_write_failed(self, l2_keys: Iterable[str], error: BackendError) -> None:
+    def l2_write_failed(self, l2_keys: Iterable[str], error: BackendError, l2_key: str | None = None) -> None:
         """A write or delete of ``l2_keys`` failed: mark them unsynced, then count ``error`` as
-        :meth:`l2_failed` does (which re-raises it under policy "raise")."""
+        :meth:`l2_failed` does for ``l2_key``'s node (which re-raises it under policy "raise")."""
         self.mark_unsynced(l2_keys)
-        self.l2_failed(error)
+        self.l2_failed(error, l2_key)
 
     def mark_synced(self, l2_keys: Sequence[str], *, repaired: bool = False) -> None:
         """L2 now holds the current value (or nothing) for ``l2_keys``; other processes are told."""
@@ -523,16 +574,25 @@ class TierCore:
                 errors=dict(self.errors),
                 decode_errors=self.decode_errors,
                 encode_errors=self.encode_errors,
-                skipped=self.breaker.short_circuits,
+                skipped=self.breakers.short_circuits,
                 fills=self.fills,
                 fills_skipped=self.fills_skipped,
-                breaker_state=self.breaker.state.name.lower(),
-                breaker_opens=self.breaker.opens,
+                breaker_state=self.breakers.worst().name.lower(),
+                breaker_opens=self.breakers.opens,
+                nodes={
+                    node: breaker.state.name.lower()
+                    for node, breaker in self.breakers.reported().items()
+                    if node is not None
+                },
                 unsynced=len(self._unsynced),
                 repairs=self.repairs,
                 unsynced_dropped=self.unsynced_dropped,
                 clear_pending=self.clear_pending,
             )
+
+
+def _one_server(l2_key: str) -> str | None:
+    return None
 
 
 def _error_type(error: BaseException) -> str:

@@ -198,5 +198,6 @@ class AsyncAPI(SharedState[K, V]):
             from otel_cache.backends.redis_async import AsyncRedisBackend
 
             backend = self._async_backend = AsyncRedisBackend(self._redis())
+            self.tiers.route = backend.node_of  # each cluster node: a breaker
             self._async_backend_loop = loop
         return backend

@@ -33,10 +33,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
+from otel_cache.backends.protocol import Stored
 from otel_cache.core.tiers import MISSING, TierCore
-from otel_cache.errors import BackendError, CircuitOpenError, SerializationError
+from otel_cache.errors import BackendError, CircuitOpenError, PartialBackendError, SerializationError
 from otel_cache.l1.cache import AsyncLRUCache
 from otel_cache.multilevel.steps import (
     Flow,
@@ -94,7 +95,7 @@ class Flows:
 
     def _get_l2(self, key: Hashable, l2_key: str, default: Any) -> Flow[Any]:
         tiers = self.tiers
-        if not tiers.l2_allowed():
+        if not tiers.l2_allowed(l2_key):
             return default
         # Allowed one call (a half-open breaker allows one probe): the repair is that call.
         if tiers.clear_pending:
@@ -109,9 +110,9 @@ class Flows:
         try:
             stored = yield from L2Get(l2_key)
         except BackendError as exc:
-            tiers.l2_failed(exc)
+            tiers.l2_failed(exc, l2_key)
             return default
-        tiers.l2_succeeded()
+        tiers.l2_succeeded(l2_key)
         value = tiers.decode(stored[0] if stored else None)
         if not tiers.read_finished(value):  # counts the hit or the miss
             return default
@@ -157,13 +158,13 @@ class Flows:
                     raise
                 log.warning("value for a key of %s not cached in L2: cannot encode it", tiers.l2_key.prefix)
                 return stored
-            if self._l2_writable((l2_key,)):
+            if self._l2_writable(l2_key):
                 try:
                     yield from L2Set(l2_key, data, ttl_ms, tiers.tag_keys(tags))
                 except BackendError as exc:
-                    tiers.l2_write_failed((l2_key,), exc)
+                    tiers.l2_write_failed((l2_key,), exc, l2_key)
                 else:
-                    tiers.l2_succeeded()
+                    tiers.l2_succeeded(l2_key)
                     tiers.mark_synced((l2_key,))
                     written = True
             return stored
@@ -196,26 +197,36 @@ class Flows:
         l2_keys = list(l2_key_of.values())
         found = yield from L1GetMany(wanted)
         missing = [(key, l2_key) for key, l2_key in zip(wanted, l2_keys, strict=True) if key not in found]
-        if not missing or not tiers.l2_allowed():
+        if not missing:
             return found
         if tiers.clear_pending:
+            if not tiers.l2_allowed():
+                return found
             yield from self._clear_l2(allowed=True)
             if tiers.clear_pending:
                 return found
-        # Keys whose L2 copy may be stale are misses here (a single get repairs them).
+        # Keys whose L2 copy may be stale are misses here (a single get repairs them), and so
+        # are keys on a node whose breaker is open (a cluster's other nodes still answer).
         missing = [(key, l2_key) for key, l2_key in missing if not tiers.is_unsynced(l2_key)]
+        allowed = tiers.l2_allowed_many([l2_key for _, l2_key in missing])
+        missing = [pair for pair, ok in zip(missing, allowed, strict=True) if ok]
         if not missing:
             return found
         # The whole batch at once: one lock round per bookkeeping step, one L1 fill.
         keys = [key for key, _ in missing]
+        asked = [l2_key for _, l2_key in missing]
         tokens = tiers.reads_started(keys)
         sent_at = tiers.now()
         try:
-            replies = yield from L2GetMany([l2_key for _, l2_key in missing])
+            replies = yield from L2GetMany(asked)
+        except PartialBackendError as exc:  # some nodes of a cluster failed: the rest answered
+            replies = cast("list[Stored | None]", exc.results)
+            tiers.l2_batch_finished(asked, exc)
         except BackendError as exc:
-            tiers.l2_failed(exc)
+            tiers.l2_batch_finished(asked, exc)
             return found
-        tiers.l2_succeeded()
+        else:
+            tiers.l2_batch_finished(asked)
         values = tiers.decode_many([None if stored is None else stored[0] for stored in replies])
         tiers.reads_finished(values)
         hits = [
@@ -271,16 +282,8 @@ class Flows:
                     unencodable.append(l2_key)
             for l2_key in unencodable:
                 yield from self._delete_l2(l2_key)
-            written_keys = [l2_key for l2_key, _ in encoded]
-            if encoded and self._l2_writable(written_keys):
-                try:
-                    yield from L2SetMany(encoded, ttl_ms, tiers.tag_keys(tags))
-                except BackendError as exc:
-                    tiers.l2_write_failed(written_keys, exc)
-                else:
-                    tiers.l2_succeeded()
-                    tiers.mark_synced(written_keys)
-                    tiers.count_l2_writes(len(encoded))
+            if encoded:
+                yield from self._set_many_l2(encoded, ttl_ms, tiers.tag_keys(tags))
             if unencodable:
                 raise SerializationError(f"{len(unencodable)} value(s) could not be encoded for L2")
             return stored
@@ -411,28 +414,59 @@ class Flows:
         if not tiers.still_fillable(key, token):  # raced after the check: the racer may have missed it
             yield from L1Delete(key)
 
-    def _l2_writable(self, l2_keys: Sequence[str]) -> bool:
-        """Whether to write L2 now; if not, the keys' L2 copies may be stale from here on."""
+    def _l2_writable(self, l2_key: str) -> bool:
+        """Whether to write ``l2_key`` to L2 now; if not, its L2 copy may be stale from here on."""
         tiers = self.tiers
         try:
-            allowed = tiers.l2_allowed()
+            allowed = tiers.l2_allowed(l2_key)
         except CircuitOpenError:  # policy "raise"
-            tiers.mark_unsynced(l2_keys)
+            tiers.mark_unsynced((l2_key,))
             raise
         if not allowed:
-            tiers.mark_unsynced(l2_keys)
+            tiers.mark_unsynced((l2_key,))
         return allowed
+
+    def _set_many_l2(
+        self, encoded: list[tuple[str, bytes]], ttl_ms: int | None, tag_keys: list[str]
+    ) -> Flow[None]:
+        """Write the pairs whose node's breaker allows it (the others' L2 copies may be stale
+        from here on); a cluster node that fails loses only its own share."""
+        tiers = self.tiers
+        try:
+            allowed = tiers.l2_allowed_many([l2_key for l2_key, _ in encoded])
+        except CircuitOpenError:  # policy "raise"
+            tiers.mark_unsynced([l2_key for l2_key, _ in encoded])
+            raise
+        tiers.mark_unsynced([l2_key for (l2_key, _), ok in zip(encoded, allowed, strict=True) if not ok])
+        encoded = [pair for pair, ok in zip(encoded, allowed, strict=True) if ok]
+        if not encoded:
+            return
+        written = [l2_key for l2_key, _ in encoded]
+        try:
+            yield from L2SetMany(encoded, ttl_ms, tag_keys)
+        except BackendError as exc:
+            failed = exc.failed_keys if isinstance(exc, PartialBackendError) else written
+            tiers.mark_unsynced(failed)
+            lost = set(failed)
+            written = [l2_key for l2_key in written if l2_key not in lost]
+            tiers.mark_synced(written)
+            tiers.count_l2_writes(len(written))
+            tiers.l2_batch_finished([l2_key for l2_key, _ in encoded], exc)
+            return
+        tiers.l2_batch_finished(written)
+        tiers.mark_synced(written)
+        tiers.count_l2_writes(len(written))
 
     def _delete_l2(self, l2_key: str, *, repair: bool = False) -> Flow[bool]:
         # ``repair``: a read found the key unsynced, and has the breaker's permission already.
         tiers = self.tiers
-        if not repair and not self._l2_writable((l2_key,)):
+        if not repair and not self._l2_writable(l2_key):
             return False
         try:
             removed = yield from L2Delete(l2_key)
         except BackendError as exc:
-            tiers.l2_write_failed((l2_key,), exc)
+            tiers.l2_write_failed((l2_key,), exc, l2_key)
             return False
-        tiers.l2_succeeded()
+        tiers.l2_succeeded(l2_key)
         tiers.mark_synced((l2_key,), repaired=repair)
         return bool(removed)

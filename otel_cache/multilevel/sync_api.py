@@ -195,6 +195,7 @@ class SyncAPI(SharedState[K, V]):
                     from otel_cache.backends.redis_sync import RedisBackend
 
                     self._sync_backend = RedisBackend(self._redis())
+                    self.tiers.route = self._sync_backend.node_of  # each cluster node: a breaker
                 backend = self._sync_backend
         return backend
 

@@ -452,9 +452,19 @@ def _channel_up(item: Any) -> Iterator[Observation]:
 
 
 def _breaker_state(item: Any) -> Iterator[Observation]:
+    """The breaker of the whole, and on a cluster one series per node in use (``server.*``)."""
     tiers = getattr(item, "tiers", None)
-    if tiers is not None and tiers.l2_enabled:
-        yield Observation(int(tiers.breaker.state), _base_attributes(item))
+    if tiers is None or not tiers.l2_enabled:
+        return
+    base = _base_attributes(item)
+    for node, breaker in tiers.breakers.reported().items():
+        if node is None:
+            yield Observation(int(breaker.state), base)
+            continue
+        host, _, port = node.rpartition(":")
+        yield Observation(
+            int(breaker.state), {**base, ATTR.SERVER_ADDRESS: host, ATTR.SERVER_PORT: int(port or 0)}
+        )
 
 
 def _lock_contended(item: Any) -> Iterator[Observation]:

@@ -58,6 +58,8 @@ class ATTR:
     LOCK_WAIT: Final = "otel_cache.lock.wait"  # seconds, on spans
     KEY_HASH: Final = "otel_cache.key.hash"  # only when the user opts in; never the raw key
     COALESCED: Final = "otel_cache.coalesced"
+    SERVER_ADDRESS: Final = "server.address"  # a cluster node, on its breaker's series
+    SERVER_PORT: Final = "server.port"
     CACHE_HIT: Final = "cache.hit"  # Sentry's cache convention
     ERROR_TYPE: Final = "error.type"  # semantic conventions
     LOOP_NAME: Final = "otel_cache.event_loop.name"  # the EventLoopMonitor's name
