@@ -17,7 +17,7 @@ variable                               field                      default
 ``OTEL_CACHE_REDIS_MAX_CONNECTIONS``   ``redis_max_connections``  ``64``
 ``OTEL_CACHE_ON_BACKEND_ERROR``        ``on_backend_error``       ``degrade``
 ``OTEL_CACHE_BREAKER_THRESHOLD``       ``breaker_threshold``      ``5``
-``OTEL_CACHE_BREAKER_RESET``           ``breaker_reset`` (s)      ``5``
+``OTEL_CACHE_BREAKER_RESET``           ``breaker_reset`` (s)      ``1``
 ``OTEL_CACHE_MAX_KEY_LENGTH``          ``max_key_length``         ``1024``
 ``OTEL_CACHE_L1_LOCK``                 ``l1_lock``                ``threading.Lock``
 ``OTEL_CACHE_INVALIDATION``            ``invalidation``           ``true`` (with Redis)
@@ -36,6 +36,10 @@ the same Redis and namespace drops its L1 copy of a key that another one wrote,
 deleted or cleared, through a pub/sub channel; see :mod:`otel_cache.core.coherence`
 and ``docs/many-instances.md``. Off, other processes' writes show in L1 only once
 the copy's L1 TTL (``l1_ttl``) ends.
+
+``breaker_reset`` is 1 s by default: a dead server costs one probe call a second, and
+that probe is what teaches a Cluster or Sentinel client the new primary, so the cache
+follows a failover within about a second of the promotion.
 
 ``on_backend_error="degrade"`` (the default) makes every Redis failure a miss
 (reads) or an L1-only write (writes), counted and recorded; ``"raise"`` raises the
@@ -82,7 +86,7 @@ class CacheConfig:
     redis_max_connections: int = 64
     on_backend_error: Literal["degrade", "raise"] = "degrade"
     breaker_threshold: int = 5
-    breaker_reset: float = 5.0
+    breaker_reset: float = 1.0
     max_key_length: int = 1024
     l1_lock: Literal["threading.Lock", "threading.RLock"] = "threading.Lock"
     invalidation: bool = True

@@ -30,7 +30,7 @@ def test_defaults() -> None:
     assert config.redis_max_connections == 64
     assert config.on_backend_error == "degrade"
     assert config.breaker_threshold == 5
-    assert config.breaker_reset == 5.0
+    assert config.breaker_reset == 1.0
     assert config.max_key_length == 1024
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from redis.crc import key_slot
 
-__all__ = ["NodeBatch", "by_node", "node_name"]
+__all__ = ["UNCOVERED", "NodeBatch", "by_node", "node_name"]
 
 
 @dataclass(slots=True)
@@ -27,10 +27,14 @@ class NodeBatch:
         return [position for positions in self.slots.values() for position in positions]
 
 
-def node_name(client: Any, key: str) -> str | None:
-    """``host:port`` of the primary that holds ``key`` as the client knows it; None if unknown."""
+UNCOVERED = "uncovered"
+"""The node name of keys whose slot no node serves (a dead primary not yet replaced)."""
+
+
+def node_name(client: Any, key: str) -> str:
+    """``host:port`` of the primary that holds ``key`` as the client knows it, or :data:`UNCOVERED`."""
     nodes = client.nodes_manager.slots_cache.get(key_slot(key.encode()))
-    return nodes[0].name if nodes else None
+    return str(nodes[0].name) if nodes else UNCOVERED
 
 
 def by_node(client: Any, keys: Sequence[str]) -> tuple[dict[str, NodeBatch], list[int]]:

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 
 from redis import exceptions as redis_exc
 
+from otel_cache.backends.cluster_routes import UNCOVERED
 from otel_cache.errors import (
     BackendBusyError,
     BackendError,
@@ -96,6 +97,10 @@ def partial_failure(
     results: object, failures: dict[str, BackendError], failed_keys: list[str], uncovered: int
 ) -> PartialBackendError:
     """The error of a batch that some nodes (or slots no node serves) left unanswered."""
+    if uncovered:
+        failures = failures | {
+            UNCOVERED: BackendUnavailableError(f"{uncovered} key(s) in slots no node serves")
+        }
     names = ", ".join(sorted(failures)) or "none"
     message = f"{len(failed_keys)} key(s) not served: nodes failed: {names}"
     if uncovered:

@@ -82,7 +82,7 @@ class BreakerSet:
     __slots__ = ("_breakers", "_clock", "_used", "forget_after", "reset", "threshold")
 
     def __init__(
-        self, *, threshold: int, reset: float, clock: Callable[[], float], forget_after: float = 60.0
+        self, *, threshold: int, reset: float, clock: Callable[[], float], forget_after: float = 10.0
     ) -> None:
         self.threshold, self.reset, self._clock, self.forget_after = threshold, reset, clock, forget_after
         self._breakers: dict[str | None, CircuitBreaker] = {}
