@@ -6,10 +6,20 @@ Redis
 ``redis_url``           its URL, after FLUSHALL, so every test starts from an empty server.
 ``fresh_redis_server``  a server of the test's own, on its own port, for fault tests
                         (stop, restart, pause, kill_clients); closed after the test.
+``redis_cluster``       session-wide ``RedisClusterServers`` (3 primaries, 3 replicas);
+                        shared: never kill, stop or pause its nodes.
+``redis_cluster_url``   its ``redis+cluster://`` URL, after FLUSHALL on every primary.
+``fresh_redis_cluster`` a cluster of the test's own, free to kill nodes and fail over;
+                        closed after the test.
+``fresh_redis_sentinel``
+                        a ``RedisSentinelSet`` of the test's own (a primary, a replica,
+                        three sentinels, service ``mymaster``); free to kill and fail over.
 
 A test that uses any of them is marked ``redis`` automatically (``-m "not redis"``
-deselects them). If redis-server is missing or does not start, those tests fail with
-``RedisServerError``: they are never skipped.
+deselects them); the cluster fixtures add ``cluster``, the Sentinel one ``sentinel``.
+If redis-server is missing or does not start, those tests fail with
+``RedisServerError`` (the cluster and Sentinel errors are subclasses): they are never
+skipped.
 
 Clocks
 ------
@@ -22,15 +32,24 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support import ManualClock, RedisServer
+from tests.support import ManualClock, RedisClusterServers, RedisSentinelSet, RedisServer
 
-_REDIS_FIXTURES = frozenset({"redis_server", "redis_url", "fresh_redis_server"})
+_CLUSTER_FIXTURES = frozenset({"redis_cluster", "redis_cluster_url", "fresh_redis_cluster"})
+_SENTINEL_FIXTURES = frozenset({"fresh_redis_sentinel"})
+_REDIS_FIXTURES = frozenset(
+    {"redis_server", "redis_url", "fresh_redis_server", *_CLUSTER_FIXTURES, *_SENTINEL_FIXTURES}
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if _REDIS_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if _REDIS_FIXTURES & fixtures:
             item.add_marker(pytest.mark.redis)
+        if _CLUSTER_FIXTURES & fixtures:
+            item.add_marker(pytest.mark.cluster)
+        if _SENTINEL_FIXTURES & fixtures:
+            item.add_marker(pytest.mark.sentinel)
 
 
 @pytest.fixture(scope="session")
@@ -65,6 +84,53 @@ def fresh_redis_server() -> Iterator[RedisServer]:
         yield server
     finally:
         server.close()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisClusterServers]:
+    """One Redis Cluster for the whole session."""
+    cluster = RedisClusterServers()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.close()
+
+
+@pytest.fixture
+def redis_cluster_url(redis_cluster: RedisClusterServers) -> str:
+    """The session cluster's URL, emptied with FLUSHALL on every primary before the test."""
+    # As for redis_url: a test that stopped or paused a shared node must not fail every
+    # test after it.
+    for node in redis_cluster.nodes:
+        if node.paused:
+            node.resume()
+        node.start()
+    redis_cluster.wait_healthy()
+    redis_cluster.flushall()
+    return redis_cluster.url
+
+
+@pytest.fixture
+def fresh_redis_cluster() -> Iterator[RedisClusterServers]:
+    """A Redis Cluster of the test's own, free to kill nodes or fail over."""
+    cluster = RedisClusterServers()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.close()
+
+
+@pytest.fixture
+def fresh_redis_sentinel() -> Iterator[RedisSentinelSet]:
+    """A Sentinel set of the test's own, free to kill its primary or fail over."""
+    sentinels = RedisSentinelSet()
+    try:
+        sentinels.start()
+        yield sentinels
+    finally:
+        sentinels.close()
 
 
 @pytest.fixture

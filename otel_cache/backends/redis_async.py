@@ -171,7 +171,7 @@ class AsyncRedisBackend:
                 return []
             pipe = self.client.pipeline(transaction=False)
             for key in keys:  # one UNLINK each: its reply says whether the key held an entry
-                pipe.unlink(key)
+                pipe.execute_command("UNLINK", key)  # a cluster pipeline's unlink() is no queueing call
             for tag_key, tag_members in zip(tag_keys, members, strict=True):
                 if tag_members:  # only what was read: a key tagged since stays in the set
                     pipe.srem(tag_key, *tag_members)
@@ -196,9 +196,9 @@ class AsyncRedisBackend:
 
     async def aclose(self) -> None:
         connection, self._connection = self._connection, None
-        if connection is not None and connection.owned:
+        if connection is not None:
             with map_redis_errors():
-                await connection.client.aclose()
+                await connection.aclose()
 
 
 async def _by_node(client: Any, keys: Sequence[str]) -> tuple[dict[str, NodeBatch], list[int]]:

@@ -89,7 +89,7 @@ class RedisChannel:
         try:
             if pubsub is not None:
                 pubsub.close()
-            if connection is not None and connection.owned:
-                connection.client.close()
+            if connection is not None:
+                connection.close()
         except REDIS_ERRORS:
             pass

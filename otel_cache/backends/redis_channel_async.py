@@ -92,7 +92,7 @@ class AsyncRedisChannel:
         try:
             if pubsub is not None:
                 await pubsub.aclose()
-            if connection is not None and connection.owned:
-                await connection.client.aclose()
+            if connection is not None:
+                await connection.aclose()
         except REDIS_ERRORS:
             pass

@@ -48,10 +48,26 @@ _POOL_SIZE: dict[Use, int | None] = {"data": None, "channel": 2, "lease": 1}
 
 @dataclass(frozen=True, slots=True)
 class Connection:
-    """A client and whether the cache owns it (closes it)."""
+    """A client, whether the cache owns it, and the Sentinel manager it came from (its own
+    connections to the sentinels)."""
 
     client: Any
     owned: bool
+    sentinel: Any = None
+
+    def close(self) -> None:
+        """Close what the cache owns (sync clients)."""
+        if self.owned:
+            self.client.close()
+            for sentinel in self.sentinel.sentinels if self.sentinel is not None else ():
+                sentinel.close()
+
+    async def aclose(self) -> None:
+        """Close what the cache owns (asyncio clients)."""
+        if self.owned:
+            await self.client.aclose()
+            for sentinel in self.sentinel.sentinels if self.sentinel is not None else ():
+                await sentinel.aclose()
 
 
 class RedisConnector:
@@ -109,7 +125,7 @@ class RedisConnector:
                 RedisCluster(
                     startup_nodes=[_untyped(ClusterNode)(host, port) for host, port in self.url.nodes],
                     require_full_coverage=False,
-                    retry=retry,
+                    retry=_cluster_retry(redis.retry.Retry),
                     **_cluster_options(self.url, options),
                 ),
                 owned=True,
@@ -119,9 +135,8 @@ class RedisConnector:
 
             sentinel = _untyped(Sentinel)(list(self.url.nodes), **_sentinel_options(self.url, options, retry))
             assert self.url.service is not None
-            return Connection(
-                sentinel.master_for(self.url.service, **_master_options(self.url, options, retry)), True
-            )
+            client = sentinel.master_for(self.url.service, **_master_options(self.url, options, retry))
+            return Connection(client, owned=True, sentinel=sentinel)
         pool = redis.BlockingConnectionPool.from_url(
             _standalone(self.config), retry=retry, timeout=self.config.redis_connect_timeout, **options
         )
@@ -144,7 +159,7 @@ class RedisConnector:
                 RedisCluster(
                     startup_nodes=[_untyped(ClusterNode)(host, port) for host, port in self.url.nodes],
                     require_full_coverage=False,
-                    retry=retry,
+                    retry=_cluster_retry(Retry),
                     **_cluster_options(self.url, options),
                 ),
                 owned=True,
@@ -154,9 +169,8 @@ class RedisConnector:
 
             sentinel = _untyped(Sentinel)(list(self.url.nodes), **_sentinel_options(self.url, options, retry))
             assert self.url.service is not None
-            return Connection(
-                sentinel.master_for(self.url.service, **_master_options(self.url, options, retry)), True
-            )
+            client = sentinel.master_for(self.url.service, **_master_options(self.url, options, retry))
+            return Connection(client, owned=True, sentinel=sentinel)
         pool = aredis.BlockingConnectionPool.from_url(
             _standalone(self.config), retry=retry, timeout=self.config.redis_connect_timeout, **options
         )
@@ -185,6 +199,14 @@ def _standalone(config: CacheConfig) -> str:
 
 def _no_retry(retry_class: Any) -> Any:
     return retry_class(NoBackoff(), 0)
+
+
+def _cluster_retry(retry_class: Any) -> Any:
+    """One retry, after redis-py has re-read the slot table: what carries a call over a
+    graceful failover (CLUSTERDOWN while the replica takes over). A dead node is then
+    tried twice, which on a refused connection costs little; against a host that does
+    not answer at all a call can take twice the connect timeout."""
+    return retry_class(NoBackoff(), 1)
 
 
 def _url_kwargs(url: RedisURL) -> dict[str, Any]:

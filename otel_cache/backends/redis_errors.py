@@ -72,6 +72,10 @@ def _map(exc: BaseException) -> BackendError:
     if isinstance(exc, ConnectionError | OSError):
         # AuthenticationError and the "max connections" error are ConnectionErrors too.
         return BackendUnavailableError(f"Redis is unreachable: {exc}")
+    if isinstance(exc, redis_exc.MovedError):  # only a one-server client sees it: redis-py follows it
+        return BackendError(
+            f"Redis answered MOVED: it is a Redis Cluster; use a redis+cluster:// URL ({exc})"
+        )
     if isinstance(exc, _CLUSTER_UNAVAILABLE):
         return BackendUnavailableError(f"Redis cannot serve this now: {exc}")
     return BackendError(f"Redis failed: {exc}")

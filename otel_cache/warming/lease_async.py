@@ -64,6 +64,6 @@ class AsyncLease:
 
     async def aclose(self) -> None:
         connection, self._connection = self._connection, None
-        if connection is not None and connection.owned:
+        if connection is not None:
             with contextlib.suppress(*REDIS_ERRORS):
-                await connection.client.aclose()
+                await connection.aclose()

@@ -64,9 +64,9 @@ class SyncLease:
 
     def close(self) -> None:
         connection, self._connection = self._connection, None
-        if connection is not None and connection.owned:
+        if connection is not None:
             with contextlib.suppress(*REDIS_ERRORS):
-                connection.client.close()
+                connection.close()
 
 
 def redis_connector(cache: object) -> RedisConnector:

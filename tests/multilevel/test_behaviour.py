@@ -7,6 +7,8 @@
 ``ml-async``     ``MultiLevelCache`` without Redis, async API
 ``redis-sync``   ``MultiLevelCache`` + the session redis-server, sync API (``async_mode=False``)
 ``redis-async``  ``MultiLevelCache`` + the session redis-server, async API (``async_mode=True``)
+``cluster-sync``   ``MultiLevelCache`` + the session Redis Cluster (3 primaries, 3 replicas), sync API
+``cluster-async``  the same, async API
 ===============  ==========================================================
 
 Every test names the implementations it applies to (``ALL``, ``MULTILEVEL``,
@@ -26,6 +28,7 @@ from typing import Any
 
 import pytest
 import redis
+from redis.cluster import ClusterNode, RedisCluster
 
 from otel_cache import (
     NO_EXPIRY,
@@ -43,7 +46,16 @@ from tests.support import ManualClock
 MISS: Any = object()
 L1_MAX_BYTES = 16_384
 DEFAULT_TTL = 300.0
-IMPLS = ("l1-sync", "l1-async", "ml-sync", "ml-async", "redis-sync", "redis-async")
+IMPLS = (
+    "l1-sync",
+    "l1-async",
+    "ml-sync",
+    "ml-async",
+    "redis-sync",
+    "redis-async",
+    "cluster-sync",
+    "cluster-async",
+)
 
 
 def impls(*names: str) -> pytest.MarkDecorator:
@@ -51,22 +63,24 @@ def impls(*names: str) -> pytest.MarkDecorator:
     params = []
     for name in names:
         marks: list[pytest.MarkDecorator] = []
-        if name.startswith("redis"):
+        if name.startswith(("redis", "cluster")):
             marks.append(pytest.mark.redis)
+        if name.startswith("cluster"):
+            marks.append(pytest.mark.cluster)
         params.append(pytest.param(name, id=name, marks=marks))
     return pytest.mark.parametrize("cache", params, indirect=True)
 
 
 ALL = impls(*IMPLS)
-MULTILEVEL = impls("ml-sync", "ml-async", "redis-sync", "redis-async")
+MULTILEVEL = impls("ml-sync", "ml-async", "redis-sync", "redis-async", "cluster-sync", "cluster-async")
 L1_ONLY = impls("l1-sync", "l1-async", "ml-sync", "ml-async")
-REDIS = impls("redis-sync", "redis-async")
+REDIS = impls("redis-sync", "redis-async", "cluster-sync", "cluster-async")
 
 
 class BehaviourCache(CacheAdapter):
     """A ``CacheAdapter`` that also knows its clock and, with Redis, a raw client."""
 
-    def __init__(self, target: Any, api: str, clock: ManualClock, raw: redis.Redis | None) -> None:
+    def __init__(self, target: Any, api: str, clock: ManualClock, raw: Any) -> None:
         super().__init__(target, api)
         self.clock = clock
         self.raw = raw
@@ -87,18 +101,25 @@ class BehaviourCache(CacheAdapter):
 async def cache(request: pytest.FixtureRequest, manual_clock: ManualClock) -> AsyncIterator[BehaviourCache]:
     name: str = request.param
     kind, api = name.split("-")
-    raw: redis.Redis | None = None
+    raw: Any = None
     target: Any
     if kind == "l1":
         target = AsyncLRUCache(max_bytes=L1_MAX_BYTES, default_ttl=DEFAULT_TTL, clock=manual_clock)
     else:
-        url = request.getfixturevalue("redis_url") if kind == "redis" else None
+        url = None
+        if kind == "redis":
+            url = request.getfixturevalue("redis_url")
+        elif kind == "cluster":
+            url = request.getfixturevalue("redis_cluster_url")
         config = CacheConfig(
             redis_url=url, l1_max_bytes=L1_MAX_BYTES, default_ttl=DEFAULT_TTL, namespace="behaviour"
         )
         target = MultiLevelCache(config, async_mode=api == "async", clock=manual_clock)
-        if url is not None:
+        if kind == "redis":
             raw = redis.Redis.from_url(url)
+        elif kind == "cluster":
+            cluster = request.getfixturevalue("redis_cluster")
+            raw = RedisCluster(startup_nodes=[ClusterNode(host, port) for host, port in cluster.seed_nodes])
     adapter = BehaviourCache(target, api, manual_clock, raw)
     yield adapter
     await adapter.close()

@@ -6,7 +6,11 @@
     server.pause() / server.resume()      # SIGSTOP / SIGCONT: a hung server
     server.kill_clients()                 # CLIENT KILL TYPE normal: connection reset
     server.stop() / server.start()        # port refuses connections, then same port again
+    server.kill()                         # SIGKILL, a crash; start() again reuses the port
     server.close()                        # stop and remove the temp dir
+
+    RedisServer(extra_args=["--cluster-enabled", "yes"])          # more command-line options
+    RedisServer(config_file=path, sentinel=True)                  # a Sentinel: path --sentinel ...
 
 The server keeps no data on disk (``--save "" --appendonly no``) and lives in its own
 temp dir. Every running server is also stopped at interpreter exit, and on Linux the
@@ -27,7 +31,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from os import PathLike
 from pathlib import Path
 from types import TracebackType
 from urllib.parse import quote
@@ -120,6 +125,11 @@ class RedisServer:
     The first :meth:`start` picks a free port (or uses ``port`` if given); every later
     start reuses it, so clients built from :attr:`url` reconnect after a restart.
     Usable as a context manager: ``with RedisServer() as server: ...``.
+
+    ``extra_args`` are appended to the command line, after the helper's own options (so
+    they win over them). ``config_file`` is passed as the first argument (redis reads it
+    before the command-line options) and ``sentinel=True`` adds ``--sentinel`` after it:
+    a Sentinel needs a config file it can write to.
     """
 
     host: str = HOST
@@ -131,8 +141,16 @@ class RedisServer:
         port: int | None = None,
         startup_timeout: float = 10.0,
         executable: str | None = None,
+        extra_args: Sequence[str] = (),
+        config_file: str | PathLike[str] | None = None,
+        sentinel: bool = False,
     ) -> None:
+        if sentinel and config_file is None:
+            raise ValueError("a Sentinel needs a config_file it can write to")
         self.password = password
+        self.extra_args: tuple[str, ...] = tuple(extra_args)
+        self.config_file = Path(config_file) if config_file is not None else None
+        self.sentinel = sentinel
         self.startup_timeout = startup_timeout
         self._executable = executable
         self._port = port
@@ -230,8 +248,12 @@ class RedisServer:
         """
         self._launches += 1
         log_path = self.tmpdir / f"redis-{self._launches}.log"
-        args = [
-            executable,
+        args = [executable]
+        if self.config_file is not None:
+            args.append(str(self.config_file))
+        if self.sentinel:
+            args.append("--sentinel")
+        args += [
             "--port", str(port),
             "--bind", self.host,
             "--dir", str(self.tmpdir),
@@ -243,6 +265,7 @@ class RedisServer:
         ]  # fmt: skip
         if self.password is not None:
             args += ["--requirepass", self.password]
+        args += self.extra_args
         with log_path.open("wb") as log:
             # stdout goes to a file, not a pipe: nobody reads a pipe and a full one
             # would block the server.
@@ -333,6 +356,15 @@ class RedisServer:
         if self._tmpdir is not None:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
             self._tmpdir = None
+
+    def kill(self) -> None:
+        """SIGKILL the server, as a crash, and wait for the process to be gone.
+
+        Nothing is shut down cleanly (no config rewrite, no goodbye to replicas or the
+        cluster); the port refuses connections until :meth:`start` runs again on the same
+        port. Works on a paused server; a no-op if the server is not running.
+        """
+        self._kill()
 
     def _kill(self) -> None:
         proc = self._proc
