@@ -20,6 +20,7 @@ from otel_cache.errors import (
     CacheKeyError,
     CircuitOpenError,
     InvalidTTLError,
+    PartialBackendError,
     SerializationError,
 )
 from otel_cache.l1 import AsyncLRUCache
@@ -59,6 +60,7 @@ __all__ = [
     "LockWaitStats",
     "MultiLevelCache",
     "MultiLevelStats",
+    "PartialBackendError",
     "SerializationError",
     "__version__",
     "areset_cache_managers",

@@ -34,6 +34,7 @@ EXPECTED = {
     "LockWaitStats",
     "MultiLevelCache",
     "MultiLevelStats",
+    "PartialBackendError",
     "SerializationError",
     "__version__",
     "areset_cache_managers",

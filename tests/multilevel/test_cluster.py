@@ -23,6 +23,7 @@ from redis.cluster import ClusterNode, RedisCluster
 from otel_cache import CacheConfig, MultiLevelCache
 from tests.multilevel.adapters import CacheAdapter
 from tests.support.redis_cluster import RedisClusterServers
+from tests.support.stored import payload
 
 pytestmark = [pytest.mark.cluster]
 
@@ -261,7 +262,7 @@ def test_a_killed_primary_costs_only_its_own_keys_and_writes_reach_its_replica(
             with raw_client(cluster) as raw:
                 while True:
                     cache.put(probe, "after")
-                    if raw.get(cache.tiers.l2_key(probe)) is not None:
+                    if payload(raw.get(cache.tiers.l2_key(probe))) == cache.tiers.encode("after"):
                         landed = time.monotonic() - promoted_at
                         break
                     assert time.monotonic() - promoted_at < 10, "writes never reached the promoted replica"

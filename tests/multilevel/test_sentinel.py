@@ -17,6 +17,7 @@ import redis
 
 from otel_cache import CacheConfig, MultiLevelCache
 from tests.support.redis_sentinel import RedisSentinelSet
+from tests.support.stored import payload
 
 pytestmark = [pytest.mark.sentinel, pytest.mark.timeout(120)]
 
@@ -73,7 +74,7 @@ def test_a_killed_primary_is_followed_to_the_promoted_replica(fresh_redis_sentin
         with server_client(new) as primary:
             while True:
                 cache.put("probe", "after")
-                if primary.get(cache.tiers.l2_key("probe")) is not None:
+                if payload(primary.get(cache.tiers.l2_key("probe"))) == cache.tiers.encode("after"):
                     landed = time.monotonic() - promoted_at
                     break
                 assert time.monotonic() - promoted_at < 10, "writes never reached the new primary"
@@ -108,7 +109,7 @@ async def test_the_async_api_follows_a_graceful_failover(fresh_redis_sentinel: R
         with server_client(new) as primary:
             while True:
                 await cache.aput("probe", "after")
-                if primary.get(cache.tiers.l2_key("probe")) is not None:
+                if payload(primary.get(cache.tiers.l2_key("probe"))) == cache.tiers.encode("after"):
                     break
                 assert time.monotonic() < deadline, "writes never reached the new primary"
                 await asyncio.sleep(0.05)
