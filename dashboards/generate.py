@@ -13,7 +13,7 @@ Layout (every time-series panel draws both modes; legends start with the mode)::
     Hit ratio and L1     hit ratio per level | evictions by reason | entries and bytes
     Locks                lock-wait heatmap: sync | lock-wait heatmap: async   (repeated by $mode)
                          lock wait p99 by lock type | contended acquisitions
-    Redis (L2)           Redis latency p50/p99 | Redis errors, stale copies | circuit breaker state
+    Redis (L2)           Redis latency p50/p99 | Redis errors, stale copies | circuit breaker state (per node)
     Loads and warmer     loads, coalesced | load duration p99 | warmer runs, failures | warmer duration
     Many instances       invalidation messages, L1 flushes | invalidation lag p50/p99 |
                          channel up, warmer leaders
@@ -432,7 +432,11 @@ def _row_redis() -> list[cog_builder.Builder[dashboard_model.Panel]]:
     breaker = (
         statetimeline_builder.Panel()
         .title("Circuit breaker state")
-        .description("0 closed: Redis is used; 1 open: Redis calls are skipped; 2 half-open: probing.")
+        .description(
+            "0 closed: Redis is used; 1 open: Redis calls are skipped; 2 half-open: probing. "
+            "On a Redis Cluster one line per node (server_address:server_port) beside the line of "
+            "the calls that span the cluster."
+        )
         .datasource(PROMETHEUS)
         .span(8)
         .height(8)
@@ -446,7 +450,13 @@ def _row_redis() -> list[cog_builder.Builder[dashboard_model.Panel]]:
                 )
             ]
         )
-        .with_target(_target("A", f"max by (mode) ({_selector(_name(METRICS.BREAKER_STATE))})", "{{mode}}"))
+        .with_target(
+            _target(
+                "A",
+                f"max by (mode, server_address, server_port) ({_selector(_name(METRICS.BREAKER_STATE))})",
+                "{{mode}} {{server_address}} {{server_port}}",
+            )
+        )
     )
     return [latency, errors, breaker]
 
