@@ -88,6 +88,9 @@ class RedisConnector:
             if config.redis_url is None:
                 raise CacheConfigError("no Redis: set redis_url or pass a client")
             self.url = parse_redis_url(config.redis_url)
+        for name, source in (("redis_client", redis_client), ("async_redis_client", async_redis_client)):
+            if source is not None and not is_client(source) and not callable(source):
+                raise CacheConfigError(f"{name} must be a redis-py client or a function that returns one")
 
     @property
     def given(self) -> bool:
