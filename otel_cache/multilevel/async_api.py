@@ -156,7 +156,8 @@ class AsyncAPI(SharedState[K, V]):
             handler = hooks.current()
             if handler is None:
                 return await step.arun(backend)
-            with handler.l2_call(self, step.op) as span:
+            key = step.routed_key()
+            with handler.l2_call(self, step.op, None if key is None else self.tiers.route(key)) as span:
                 result = await step.arun(backend)
                 mark_hit(span, step.op, result)
                 return result

@@ -66,6 +66,10 @@ class L2Step(Step[T]):
     __slots__ = ()
     op: ClassVar[str]
 
+    def routed_key(self) -> str | None:
+        """The one L2 key the call touches (its node names it in telemetry); None for a batch."""
+        return None
+
     def run(self, backend: SyncBackend) -> T:
         raise NotImplementedError
 
@@ -101,6 +105,9 @@ class L2Get(L2Step[Stored | None]):
     key: str
     op: ClassVar[str] = "get"
 
+    def routed_key(self) -> str | None:
+        return self.key
+
     def run(self, backend: SyncBackend) -> Stored | None:
         return backend.get(self.key)
 
@@ -128,6 +135,9 @@ class L2Set(L2Step[None]):
     tag_keys: Sequence[str] = ()
     op: ClassVar[str] = "set"
 
+    def routed_key(self) -> str | None:
+        return self.key
+
     def run(self, backend: SyncBackend) -> None:
         backend.set(self.key, self.data, self.ttl_ms, self.tag_keys)
 
@@ -153,6 +163,9 @@ class L2SetMany(L2Step[None]):
 class L2Delete(L2Step[bool]):
     key: str
     op: ClassVar[str] = "delete"
+
+    def routed_key(self) -> str | None:
+        return self.key
 
     def run(self, backend: SyncBackend) -> bool:
         return backend.delete(self.key)

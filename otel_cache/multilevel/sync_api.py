@@ -154,7 +154,8 @@ class SyncAPI(SharedState[K, V]):
             handler = hooks.current()
             if handler is None:
                 return step.run(backend)
-            with handler.l2_call(self, step.op) as span:
+            key = step.routed_key()
+            with handler.l2_call(self, step.op, None if key is None else self.tiers.route(key)) as span:
                 result = step.run(backend)
                 mark_hit(span, step.op, result)
                 return result

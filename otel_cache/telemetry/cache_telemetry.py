@@ -87,7 +87,7 @@ class CacheTelemetry:
         self.record_key_hashes = record_key_hashes
         self.enabled = True
         self._listeners: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
-        self._l2_shapes: weakref.WeakKeyDictionary[Any, dict[str, tuple[str, dict[str, str]]]] = (
+        self._l2_shapes: weakref.WeakKeyDictionary[Any, dict[str, tuple[str, dict[str, str | int]]]] = (
             weakref.WeakKeyDictionary()
         )
         # Recent leaders' span contexts, kept after their load ends so a waiter that woke
@@ -169,11 +169,19 @@ class CacheTelemetry:
             self.invalidation_lag.record(lag, _base_attributes(cache))
 
     @contextmanager
-    def l2_call(self, cache: Any, operation: str) -> Iterator[Any]:
+    def l2_call(self, cache: Any, operation: str, node: str | None = None) -> Iterator[Any]:
+        """Span and duration of one L2 call; ``node``: the cluster node (``host:port``) it went to."""
         if not self.enabled or _suppressed():
             yield None
             return
         name, attributes = self._l2_shape(cache, operation)
+        if node is not None:  # a cluster: one series per node (bounded by the cluster's size)
+            host, _, port = node.rpartition(":")
+            attributes = {
+                **attributes,
+                ATTR.SERVER_ADDRESS: host or node,
+                ATTR.SERVER_PORT: int(port) if port.isdigit() else 0,
+            }
         span = self.tracer.start_span(name, kind=SpanKind.INTERNAL, attributes=attributes)
         start = _perf_counter()
         try:
@@ -193,7 +201,7 @@ class CacheTelemetry:
             self.operation_duration.record(_perf_counter() - start, attributes)
             span.end()
 
-    def _l2_shape(self, cache: Any, operation: str) -> tuple[str, dict[str, str]]:
+    def _l2_shape(self, cache: Any, operation: str) -> tuple[str, dict[str, str | int]]:
         """The span name and attributes of ``cache``'s L2 ``operation``, made once (a cache's
         name and mode never change); the same dict serves the span and the histogram."""
         shapes = self._l2_shapes.get(cache)
@@ -201,7 +209,11 @@ class CacheTelemetry:
             shapes = self._l2_shapes[cache] = {}
         shape = shapes.get(operation)
         if shape is None:
-            attributes = {**_base_attributes(cache), ATTR.OPERATION: operation, ATTR.LEVEL: "l2"}
+            attributes: dict[str, str | int] = {
+                **_base_attributes(cache),
+                ATTR.OPERATION: operation,
+                ATTR.LEVEL: "l2",
+            }
             shape = shapes[operation] = (SPAN.L2.format(operation=operation), attributes)
         return shape
 

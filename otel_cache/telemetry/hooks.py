@@ -36,7 +36,7 @@ class Handler(Protocol):
     def invalidation_received(self, cache: Any, lag: float, keys: int, flush: bool) -> None:
         """Another process's invalidation was applied, ``lag`` seconds after it was sent."""
 
-    def l2_call(self, cache: Any, operation: str) -> AbstractContextManager[Any]:
+    def l2_call(self, cache: Any, operation: str, node: str | None = None) -> AbstractContextManager[Any]:
         """Around one L2 backend call: a span and the operation-duration histogram."""
 
     def load(self, cache: Any, key: Hashable) -> AbstractContextManager[Any]:

@@ -476,3 +476,34 @@ async def test_suppress_instrumentation_covers_contended_lock_waits(
     (request_span,) = telemetry.spans("test.request")
     assert [event.name for event in request_span.events] == []
     assert points(telemetry.metrics(), METRICS.LOCK_WAIT.name, otel_cache__name=cache_name) == []
+
+
+@pytest.mark.cluster
+def test_on_a_cluster_l2_spans_and_breakers_name_the_node(
+    telemetry: Telemetry, cache_name: str, redis_cluster: Any, redis_cluster_url: str
+) -> None:
+    cache: otel_cache.MultiLevelCache[str, Any] = otel_cache.MultiLevelCache(
+        otel_cache.CacheConfig(
+            name=cache_name, redis_url=redis_cluster_url, namespace="spans", invalidation=False
+        )
+    )
+    try:
+        cache.put("user:1", 1)  # the first call makes the client (its slot table): no node known before
+        cache.put("user:1", 1)
+        cache.l1.clear()
+        assert cache.get("user:1") == 1
+        primary = redis_cluster.primary_for_key(cache.tiers.l2_key("user:1"))
+        for span in telemetry.spans("otel_cache.l2 get") + telemetry.spans("otel_cache.l2 set")[1:]:
+            assert span.attributes is not None
+            assert (span.attributes["server.address"], span.attributes["server.port"]) == (
+                primary.host,
+                primary.port,
+            )
+        states = points(
+            telemetry.metrics(), "otel_cache.circuit_breaker.state", **{"otel_cache.name": cache_name}
+        )
+        nodes = {(p.attributes.get("server.address"), p.attributes.get("server.port")) for p in states}
+        assert (primary.host, primary.port) in nodes
+        assert (None, None) in nodes  # the breaker of calls that span the cluster
+    finally:
+        cache.close()
