@@ -708,3 +708,22 @@ async def test_in_many_processes_one_warms_and_another_takes_over_when_it_dies_o
     await eventually(lambda: loads_of(raw_redis, namespace, newcomer) >= 3, within=WAIT)
     assert newcomer.stop() == 0
     assert raw_redis.exists(lease_key(namespace, "users")) == 0
+
+
+@pytest.mark.cluster
+async def test_on_a_redis_cluster_one_warmer_of_two_leads(
+    shell: Shell, make_cache: Any, redis_cluster_url: str, namespace: str
+) -> None:
+    config = CacheConfig(redis_url=redis_cluster_url, namespace=namespace, invalidation=False)
+    (first, first_loads), (second, second_loads) = pair(shell, make_cache, config, lease_ttl=STEADY_LEASE)
+    try:
+        await shell.start(first)
+        await shell.start(second)
+        await eventually(lambda: first.stats().runs + second.stats().runs >= 3, within=WAIT)
+        assert first.stats().leader != second.stats().leader
+        assert min(first_loads.total, second_loads.total) == 0  # the follower never warmed
+        assert first.stats().lease_errors == second.stats().lease_errors == 0
+    finally:
+        await shell.stop(first)
+        await shell.stop(second)
+    assert shell.leftovers() == []
