@@ -26,16 +26,24 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
 
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
-from tests.support.redis_server import HOST, RedisServer, RedisServerError, free_port
+from tests.support.redis_server import (
+    HOST,
+    RedisServer,
+    RedisServerError,
+    free_port,
+)
+from tests.support.redis_server import (
+    admin_client as _admin,
+)
+from tests.support.redis_server import (
+    raw_command as _command,
+)
 
 SLOTS = 16384
 _BUS_OFFSET = 10000
@@ -86,29 +94,6 @@ def find_redis_cli() -> str:
             "redis-cli was not found on PATH; install it (Debian: apt-get install -y redis-tools)"
         )
     return path
-
-
-@contextlib.contextmanager
-def _admin(server: RedisServer, timeout: float = 2.0) -> Iterator[redis.Redis]:
-    """A short-lived client to one node, decoding replies, never retrying."""
-    client = redis.Redis(
-        host=server.host,
-        port=server.port,
-        password=server.password,
-        socket_timeout=timeout,
-        socket_connect_timeout=timeout,
-        retry=Retry(NoBackoff(), 0),
-        decode_responses=True,
-    )
-    try:
-        yield client
-    finally:
-        client.close()
-
-
-def _command(client: redis.Redis, *args: str | int) -> Any:
-    """A raw command: the reply unparsed by redis-py's callbacks (typed here once)."""
-    return client.execute_command(*args)  # type: ignore[no-untyped-call]
 
 
 def _info_lines(text: str) -> dict[str, str]:

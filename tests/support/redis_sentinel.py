@@ -22,16 +22,23 @@ import contextlib
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
-from tests.support.redis_server import HOST, RedisServer, RedisServerError
+from tests.support.redis_server import (
+    HOST,
+    RedisServer,
+    RedisServerError,
+)
+from tests.support.redis_server import (
+    admin_client as _admin,
+)
+from tests.support.redis_server import (
+    raw_command as _command,
+)
 
 _POLL = 0.05
 # A primary would otherwise wait 5 s for more replicas before a diskless full sync.
@@ -40,29 +47,6 @@ _DATA_NODE_ARGS = ("--repl-diskless-sync-delay", "0")
 
 class RedisSentinelError(RedisServerError):
     """The test Sentinel set could not be started, or did not reach the state waited for."""
-
-
-@contextlib.contextmanager
-def _admin(server: RedisServer, timeout: float = 2.0) -> Iterator[redis.Redis]:
-    """A short-lived client to one process, decoding replies, never retrying."""
-    client = redis.Redis(
-        host=server.host,
-        port=server.port,
-        password=server.password,
-        socket_timeout=timeout,
-        socket_connect_timeout=timeout,
-        retry=Retry(NoBackoff(), 0),
-        decode_responses=True,
-    )
-    try:
-        yield client
-    finally:
-        client.close()
-
-
-def _command(client: redis.Redis, *args: str | int) -> Any:
-    """A raw command: the reply unparsed by redis-py's callbacks (typed here once)."""
-    return client.execute_command(*args)  # type: ignore[no-untyped-call]
 
 
 def _pairs(reply: object) -> dict[str, str]:

@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterator, Sequence
 from os import PathLike
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 from urllib.parse import quote
 
 import redis
@@ -459,3 +460,26 @@ class RedisServer:
 
 class _PortInUseError(Exception):
     """Internal: redis-server exited because its port was taken."""
+
+
+@contextlib.contextmanager
+def admin_client(server: RedisServer, timeout: float = 2.0) -> Iterator[redis.Redis]:
+    """A short-lived client to one server (a node, a sentinel), decoding replies, never retrying."""
+    client = redis.Redis(
+        host=server.host,
+        port=server.port,
+        password=server.password,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        retry=Retry(NoBackoff(), 0),
+        decode_responses=True,
+    )
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def raw_command(client: redis.Redis, *args: str | int) -> Any:
+    """A raw command: the reply unparsed by redis-py's callbacks (typed here once)."""
+    return client.execute_command(*args)  # type: ignore[no-untyped-call]
