@@ -6,13 +6,13 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from otel_cache.backends.cluster_routes import NodeBatch, by_node, node_name
+from otel_cache.backends.cluster_batches import read_outcomes, read_pipelines, write_outcomes, write_pipelines
+from otel_cache.backends.cluster_routes import node_name
 from otel_cache.backends.envelope import now_ms, unwrap, unwrap_many, wrap
 from otel_cache.backends.protocol import Stored
 from otel_cache.backends.redis_connect import Connection, RedisConnector, kind_of
-from otel_cache.backends.redis_errors import REDIS_ERRORS, map_redis_errors, node_error, partial_failure
+from otel_cache.backends.redis_errors import map_redis_errors
 from otel_cache.backends.redis_options import SCAN_BATCH, add_to_tags, glob_escape, text
-from otel_cache.errors import BackendError
 
 __all__ = ["AsyncRedisBackend"]
 
@@ -75,34 +75,11 @@ class AsyncRedisBackend:
         return await self._cluster_get_many(client, keys)
 
     async def _cluster_get_many(self, client: Any, keys: Sequence[str]) -> list[Stored | None]:
-        # One pipeline per node (one MGET per slot): a dead node costs only its own keys.
-        batches, uncovered = await _by_node(client, keys)
-        values: list[bytes | str | None] = [None] * len(keys)
-        failures: dict[str, BackendError] = {}
-        failed: list[int] = list(uncovered)
-
-        async def read(batch: NodeBatch) -> list[Any]:
-            pipe = client.pipeline(transaction=False)
-            for positions in batch.slots.values():
-                pipe.execute_command("MGET", *[keys[p] for p in positions], target_nodes=[batch.node])
-            replies: list[Any] = await pipe.execute()
-            return replies
-
-        outcomes = await asyncio.gather(*(read(batch) for batch in batches.values()), return_exceptions=True)
-        for (name, batch), replies in zip(batches.items(), outcomes, strict=True):
-            if isinstance(replies, BaseException):
-                if not isinstance(replies, REDIS_ERRORS):
-                    raise replies
-                failures[name] = node_error(replies, name)
-                failed.extend(batch.positions())
-                continue
-            for positions, reply in zip(batch.slots.values(), replies, strict=True):
-                for position, value in zip(positions, reply, strict=True):
-                    values[position] = value
-        results = unwrap_many(values, now_ms())
-        if failures or uncovered:
-            raise partial_failure(results, failures, [keys[p] for p in failed], len(uncovered))
-        return results
+        # One pipeline per node, all at once: a dead node costs only its own keys.
+        await _initialized(client)
+        plan, pipes = read_pipelines(client, keys)
+        outcomes = await asyncio.gather(*(pipe.execute() for pipe in pipes), return_exceptions=True)
+        return read_outcomes(keys, plan, outcomes)
 
     async def delete_many(self, keys: Sequence[str]) -> int:
         """Delete ``keys`` (UNLINK; per slot on a cluster); how many existed."""
@@ -128,33 +105,17 @@ class AsyncRedisBackend:
                 await pipe.execute()
                 return
         keys = [key for key, _ in items]
-        batches, uncovered = await _by_node(client, keys)
-        failures: dict[str, BackendError] = {}
-        failed: list[int] = list(uncovered)
-
-        async def write(batch: NodeBatch) -> None:
-            pipe = client.pipeline(transaction=False)
-            for position in batch.positions():
-                key, value = items[position]
-                pipe.set(key, wrap(value, ttl_ms, now), px=ttl_ms)
-            await pipe.execute()
-
-        outcomes = await asyncio.gather(*(write(batch) for batch in batches.values()), return_exceptions=True)
-        for (name, batch), outcome in zip(batches.items(), outcomes, strict=True):
-            if isinstance(outcome, BaseException):
-                if not isinstance(outcome, REDIS_ERRORS):
-                    raise outcome
-                failures[name] = node_error(outcome, name)
-                failed.extend(batch.positions())
-        failed_set = set(failed)
-        if tag_keys and len(failed_set) < len(keys):
-            written = [key for position, key in enumerate(keys) if position not in failed_set]
+        await _initialized(client)
+        plan, pipes = write_pipelines(client, items, ttl_ms)
+        outcomes = await asyncio.gather(*(pipe.execute() for pipe in pipes), return_exceptions=True)
+        written, error = write_outcomes(keys, plan, outcomes)
+        if tag_keys and written:
             with map_redis_errors():
                 pipe = client.pipeline(transaction=False)
                 add_to_tags(pipe, tag_keys, written, ttl_ms)
                 await pipe.execute()
-        if failures or uncovered:
-            raise partial_failure(None, failures, [keys[p] for p in failed], len(uncovered))
+        if error is not None:
+            raise error
 
     async def invalidate_tags(self, tag_keys: Sequence[str]) -> list[str]:
         """Delete every key in the tag sets ``tag_keys`` and take them out of the sets; the keys
@@ -201,8 +162,7 @@ class AsyncRedisBackend:
                 await connection.aclose()
 
 
-async def _by_node(client: Any, keys: Sequence[str]) -> tuple[dict[str, NodeBatch], list[int]]:
-    """:func:`by_node` once the client has read the slot table (on its first command)."""
+async def _initialized(client: Any) -> None:
+    """The cluster client has read the slot table (it does so on its first command)."""
     with map_redis_errors():
         await client.initialize()
-    return by_node(client, keys)

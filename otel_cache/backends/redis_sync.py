@@ -6,13 +6,13 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from otel_cache.backends.cluster_routes import by_node, node_name
+from otel_cache.backends.cluster_batches import read_outcomes, read_pipelines, write_outcomes, write_pipelines
+from otel_cache.backends.cluster_routes import node_name
 from otel_cache.backends.envelope import now_ms, unwrap, unwrap_many, wrap
 from otel_cache.backends.protocol import Stored
 from otel_cache.backends.redis_connect import Connection, RedisConnector, kind_of
-from otel_cache.backends.redis_errors import REDIS_ERRORS, map_redis_errors, node_error, partial_failure
+from otel_cache.backends.redis_errors import REDIS_ERRORS, map_redis_errors
 from otel_cache.backends.redis_options import SCAN_BATCH, add_to_tags, glob_escape, text
-from otel_cache.errors import BackendError
 
 __all__ = ["RedisBackend"]
 
@@ -80,28 +80,9 @@ class RedisBackend:
         return self._cluster_get_many(client, keys)
 
     def _cluster_get_many(self, client: Any, keys: Sequence[str]) -> list[Stored | None]:
-        # One pipeline per node (one MGET per slot): a dead node costs only its own keys.
-        batches, uncovered = by_node(client, keys)
-        values: list[bytes | str | None] = [None] * len(keys)
-        failures: dict[str, BackendError] = {}
-        failed: list[int] = list(uncovered)
-        for name, batch in batches.items():
-            pipe = client.pipeline(transaction=False)
-            for positions in batch.slots.values():
-                pipe.execute_command("MGET", *[keys[p] for p in positions], target_nodes=[batch.node])
-            try:
-                replies = pipe.execute()
-            except REDIS_ERRORS as exc:
-                failures[name] = node_error(exc, name)
-                failed.extend(batch.positions())
-                continue
-            for positions, reply in zip(batch.slots.values(), replies, strict=True):
-                for position, value in zip(positions, reply, strict=True):
-                    values[position] = value
-        results = unwrap_many(values, now_ms())
-        if failures or uncovered:
-            raise partial_failure(results, failures, [keys[p] for p in failed], len(uncovered))
-        return results
+        # One pipeline per node, in turn: a dead node costs only its own keys.
+        plan, pipes = read_pipelines(client, keys)
+        return read_outcomes(keys, plan, [_execute(pipe) for pipe in pipes])
 
     def delete_many(self, keys: Sequence[str]) -> int:
         """Delete ``keys`` (UNLINK; per slot on a cluster); how many existed."""
@@ -127,28 +108,15 @@ class RedisBackend:
                 pipe.execute()
                 return
         keys = [key for key, _ in items]
-        batches, uncovered = by_node(client, keys)
-        failures: dict[str, BackendError] = {}
-        failed: list[int] = list(uncovered)
-        for name, batch in batches.items():
-            pipe = client.pipeline(transaction=False)
-            for position in batch.positions():
-                key, value = items[position]
-                pipe.set(key, wrap(value, ttl_ms, now), px=ttl_ms)
-            try:
-                pipe.execute()
-            except REDIS_ERRORS as exc:
-                failures[name] = node_error(exc, name)
-                failed.extend(batch.positions())
-        failed_set = set(failed)
-        if tag_keys and len(failed_set) < len(keys):
-            written = [key for position, key in enumerate(keys) if position not in failed_set]
+        plan, pipes = write_pipelines(client, items, ttl_ms)
+        written, error = write_outcomes(keys, plan, [_execute(pipe) for pipe in pipes])
+        if tag_keys and written:
             with map_redis_errors():
                 pipe = client.pipeline(transaction=False)
                 add_to_tags(pipe, tag_keys, written, ttl_ms)
                 pipe.execute()
-        if failures or uncovered:
-            raise partial_failure(None, failures, [keys[p] for p in failed], len(uncovered))
+        if error is not None:
+            raise error
 
     def invalidate_tags(self, tag_keys: Sequence[str]) -> list[str]:
         """Delete every key in the tag sets ``tag_keys`` and take them out of the sets; the keys
@@ -193,3 +161,11 @@ class RedisBackend:
         if connection is not None:
             with map_redis_errors():
                 connection.close()
+
+
+def _execute(pipe: Any) -> Any:
+    """A pipeline's replies, or the Redis failure that ended it (an outcome like the replies)."""
+    try:
+        return pipe.execute()
+    except REDIS_ERRORS as exc:
+        return exc
