@@ -252,9 +252,8 @@ class TierCore:
         with self._lock:
             allowed = self.breakers.get(node).allow()
         if not allowed and self.raise_errors:
-            raise CircuitOpenError(
-                f"Redis {node or ''} is marked down by the circuit breaker; next probe pending"
-            )
+            where = "Redis" if node is None else f"Redis node {node}"
+            raise CircuitOpenError(f"{where} is marked down by the circuit breaker; next probe pending")
         return allowed
 
     def l2_succeeded(self, l2_key: str | None = None) -> None:
