@@ -16,11 +16,16 @@ first). Reported per scenario:
     writes land       from the promotion to the first put of a key of the failed shard that
                       the new primary holds
     healthy shards    share of the reader's keys that Redis served between kill and promotion
+    writes lost       of the puts of new keys by a fifth thread (one key per put, through a
+                      cache of its own with ``on_backend_error="raise"``, so that a put that
+                      returns is one that Redis acknowledged), those missing from Redis
+                      afterwards; the last of them, in seconds after the promotion
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import threading
@@ -79,6 +84,52 @@ class Load:
             thread.join(10)
 
 
+class UniqueWriter:
+    """A thread that puts keys never written before and remembers when Redis acknowledged each."""
+
+    def __init__(self, config: CacheConfig) -> None:
+        self.cache: MultiLevelCache[str, Any] = MultiLevelCache(
+            dataclasses.replace(config, on_backend_error="raise")
+        )
+        self.acknowledged: list[tuple[float, str]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        i = 0
+        while not self._stop.is_set():
+            key = f"new:{i}"
+            i += 1
+            try:
+                self.cache.put(key, i)
+            except Exception:
+                continue
+            self.acknowledged.append((time.monotonic(), key))
+            time.sleep(0.001)
+
+    def __enter__(self) -> UniqueWriter:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+        self.cache.close()
+
+    def lost(self, mget: Callable[[list[str]], list[Any]], promoted_at: float) -> dict[str, Any]:
+        """How many acknowledged puts Redis does not hold, and the last of them."""
+        keys = [self.cache.tiers.l2_key(key) for _, key in self.acknowledged]
+        present: list[Any] = []
+        for start in range(0, len(keys), 500):
+            present += mget(keys[start : start + 500])
+        lost = [at for (at, _), value in zip(self.acknowledged, present, strict=True) if value is None]
+        return {
+            "writes acknowledged": len(keys),
+            "writes lost": len(lost),
+            "last lost write s": round(max(lost) - promoted_at, 2) if lost else None,
+        }
+
+
 def served_from_redis(cache: MultiLevelCache[str, Any], keys: list[str]) -> int:
     for key in keys:
         cache.l1.delete(key)
@@ -109,7 +160,11 @@ def cluster_kill(graceful: bool) -> dict[str, Any]:
             quiet, busy = elsewhere[::2], elsewhere[1::2]
             probe = on_victim[0]
             asked = served = 0
-            with Load(cache, on_victim[1:] + busy) as load, ThreadPoolExecutor(1) as pool:
+            with (
+                Load(cache, on_victim[1:] + busy) as load,
+                UniqueWriter(cache.config) as writer,
+                ThreadPoolExecutor(1) as pool,
+            ):
                 started = time.monotonic()
                 if graceful:
                     promoted_future = pool.submit(cluster.failover, cluster.replica_of(victim))
@@ -120,14 +175,17 @@ def cluster_kill(graceful: bool) -> dict[str, Any]:
                     asked += len(quiet)
                     served += served_from_redis(cache, quiet)
                 promoted_future.result()
-                promotion = time.monotonic() - started
+                promoted_at = time.monotonic()
+                promotion = promoted_at - started
                 seeds = [ClusterNode(host, port) for host, port in cluster.seed_nodes]
                 after = cache.tiers.encode("after")  # the stored bytes end with it (after the envelope)
                 with RedisCluster(startup_nodes=seeds) as raw:
                     landed = until_landed(
                         cache, probe, lambda l2_key: (raw.get(l2_key) or b"").endswith(after)
                     )
-                time.sleep(0.5)
+                time.sleep(2.0)
+            with RedisCluster(startup_nodes=seeds) as raw:
+                lost = writer.lost(raw.mget_nonatomic, promoted_at)
             errors = cache.stats().l2.errors
         finally:
             cache.close()
@@ -140,7 +198,7 @@ def cluster_kill(graceful: bool) -> dict[str, Any]:
         "promotion s": round(promotion, 2),
         "writes land s": round(landed, 2),
         "healthy shards served": round(served / asked, 4) if asked else None,
-    }
+    } | lost
 
 
 def sentinel_kill(graceful: bool) -> dict[str, Any]:
@@ -151,20 +209,23 @@ def sentinel_kill(graceful: bool) -> dict[str, Any]:
         try:
             cache.put_many([(key, key) for key in KEYS], None)
             old = sentinels.current_primary()
-            with Load(cache, KEYS[1:]) as load:
+            with Load(cache, KEYS[1:]) as load, UniqueWriter(cache.config) as writer:
                 started = time.monotonic()
                 if graceful:
                     new = sentinels.failover(wait_old_primary=False)
                 else:
                     sentinels.kill_primary()
                     new = sentinels.wait_failover(old)
-                promotion = time.monotonic() - started
+                promoted_at = time.monotonic()
+                promotion = promoted_at - started
                 after = cache.tiers.encode("after")
                 with redis.Redis(host=new.host, port=new.port) as raw:
                     landed = until_landed(
                         cache, KEYS[0], lambda l2_key: (raw.get(l2_key) or b"").endswith(after)
                     )
-                time.sleep(0.5)
+                time.sleep(2.0)
+            with redis.Redis(host=new.host, port=new.port) as raw:
+                lost = writer.lost(raw.mget, promoted_at)
             errors = cache.stats().l2.errors
         finally:
             cache.close()
@@ -177,7 +238,7 @@ def sentinel_kill(graceful: bool) -> dict[str, Any]:
         "promotion s": round(promotion, 2),
         "writes land s": round(landed, 2),
         "READONLY errors": errors.get("ReadOnlyError", 0),
-    }
+    } | lost
 
 
 SCENARIOS: dict[str, Callable[[], dict[str, Any]]] = {

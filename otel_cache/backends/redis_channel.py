@@ -17,8 +17,9 @@ from typing import Any
 
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
-from otel_cache.backends.redis_connect import Connection, RedisConnector, db_of
+from otel_cache.backends.redis_connect import Connection, RedisConnector, db_of, kind_of
 from otel_cache.backends.redis_errors import REDIS_ERRORS, map_redis_errors
+from otel_cache.backends.sentinel_follow import on_old_primary
 from otel_cache.core.coherence import channel_name
 from otel_cache.errors import BackendUnavailableError
 
@@ -35,12 +36,14 @@ class RedisChannel:
         self._connection: Connection | None = None
         self._timeout = config.redis_connect_timeout + config.redis_timeout
         self._pubsub: Any = None
+        self._sentinel = False
         self.heard_at = time.monotonic()
 
     def _client(self) -> Any:
         if self._connection is None:
             with map_redis_errors(), suppress_instrumentation():
-                self._connection = self._connector.sync("channel")
+                connection = self._connection = self._connector.sync("channel")
+            self._sentinel = kind_of(connection.client) == "sentinel"
         return self._connection.client
 
     @property
@@ -64,7 +67,11 @@ class RedisChannel:
                     raise BackendUnavailableError("Redis did not confirm the subscription in time")
 
     def receive(self, wait_s: float) -> bytes | None:
-        """The next message's data, or None after ``wait_s`` seconds or a reply that is not a message."""
+        """The next message's data, or None after ``wait_s`` seconds or a reply that is not a
+        message. Raises :class:`~otel_cache.errors.BackendUnavailableError` once the
+        sentinels name another primary than the one subscribed to (it would hear nothing)."""
+        if self._sentinel and on_old_primary(self._client().connection_pool, self._pubsub.connection):
+            raise BackendUnavailableError("the sentinels name another primary")
         with map_redis_errors(), suppress_instrumentation():
             message = self._pubsub.get_message(timeout=wait_s)
         if message is None:

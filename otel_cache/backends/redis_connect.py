@@ -15,7 +15,8 @@ outlast the timeout), RESP3, the cache's timeouts and pool size.
 
 A cluster client skips slots that no node serves (``require_full_coverage=False``)
 so that one dead shard does not stop the others. A Sentinel client asks the
-sentinels for the primary on every new connection and treats READONLY as a lost
+sentinels for the primary on every new connection and every half second
+(:mod:`~otel_cache.backends.sentinel_follow`), and treats READONLY as a lost
 connection, so after a failover it never writes to the demoted node.
 
 Bring your own client: ``redis_client`` (sync) and ``async_redis_client`` are a
@@ -33,6 +34,7 @@ from typing import Any, Literal, cast
 from redis.backoff import NoBackoff
 from redis.connection import parse_url as _parse_url
 
+from otel_cache.backends.sentinel_follow import AsyncFollowingPool, AsyncPrimaryWatch, PrimaryWatch
 from otel_cache.config import CacheConfig
 from otel_cache.core.redis_url import RedisKind, RedisURL, parse_redis_url
 from otel_cache.errors import CacheConfigError
@@ -54,9 +56,12 @@ class Connection:
     client: Any
     owned: bool
     sentinel: Any = None
+    watch: PrimaryWatch | AsyncPrimaryWatch | None = None
 
     def close(self) -> None:
         """Close what the cache owns (sync clients)."""
+        if isinstance(self.watch, PrimaryWatch):
+            self.watch.stop()
         if self.owned:
             self.client.close()
             for sentinel in self.sentinel.sentinels if self.sentinel is not None else ():
@@ -64,6 +69,8 @@ class Connection:
 
     async def aclose(self) -> None:
         """Close what the cache owns (asyncio clients)."""
+        if isinstance(self.watch, AsyncPrimaryWatch):
+            await self.watch.stop()
         if self.owned:
             await self.client.aclose()
             for sentinel in self.sentinel.sentinels if self.sentinel is not None else ():
@@ -139,7 +146,7 @@ class RedisConnector:
             sentinel = _untyped(Sentinel)(list(self.url.nodes), **_sentinel_options(self.url, options, retry))
             assert self.url.service is not None
             client = sentinel.master_for(self.url.service, **_master_options(self.url, options, retry))
-            return Connection(client, owned=True, sentinel=sentinel)
+            return Connection(client, owned=True, sentinel=sentinel, watch=PrimaryWatch(client))
         pool = redis.BlockingConnectionPool.from_url(
             _standalone(self.config), retry=retry, timeout=self.config.redis_connect_timeout, **options
         )
@@ -172,8 +179,12 @@ class RedisConnector:
 
             sentinel = _untyped(Sentinel)(list(self.url.nodes), **_sentinel_options(self.url, options, retry))
             assert self.url.service is not None
-            client = sentinel.master_for(self.url.service, **_master_options(self.url, options, retry))
-            return Connection(client, owned=True, sentinel=sentinel)
+            client = sentinel.master_for(
+                self.url.service,
+                connection_pool_class=AsyncFollowingPool,
+                **_master_options(self.url, options, retry),
+            )
+            return Connection(client, owned=True, sentinel=sentinel, watch=AsyncPrimaryWatch(client))
         pool = aredis.BlockingConnectionPool.from_url(
             _standalone(self.config), retry=retry, timeout=self.config.redis_connect_timeout, **options
         )

@@ -8,14 +8,17 @@ written to the demoted node (no READONLY).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 import redis
 
 from otel_cache import CacheConfig, MultiLevelCache
+from tests.support.cache_process import CacheProcess
 from tests.support.redis_sentinel import RedisSentinelSet
 from tests.support.stored import payload
 
@@ -95,28 +98,141 @@ def test_a_killed_primary_is_followed_to_the_promoted_replica(fresh_redis_sentin
         cache.close()
 
 
-async def test_the_async_api_follows_a_graceful_failover(fresh_redis_sentinel: RedisSentinelSet) -> None:
+class UniqueWrites:
+    """Puts of keys never written before, each remembered with when it was acknowledged."""
+
+    def __init__(self, cache: MultiLevelCache[str, Any]) -> None:
+        self.cache = cache
+        self.acknowledged: list[tuple[float, str]] = []
+        self.failures: list[BaseException] = []
+        self.errors: dict[str, int] = {}  # the cache's L2 errors when the writes stopped
+        self.stopped = False
+
+    def run_sync(self, writer: int) -> None:
+        for i in itertools.count():
+            if self.stopped:
+                return
+            key = f"w:{writer}:{i}"
+            try:
+                self.cache.put(key, i)
+            except BaseException as exc:
+                self.failures.append(exc)
+            self.acknowledged.append((time.monotonic(), key))
+
+    async def run_async(self, writer: int) -> None:
+        for i in itertools.count():
+            if self.stopped:
+                return
+            key = f"w:{writer}:{i}"
+            try:
+                await self.cache.aput(key, i)
+            except BaseException as exc:
+                self.failures.append(exc)
+            self.acknowledged.append((time.monotonic(), key))
+            await asyncio.sleep(0)
+
+    def missing_on(self, server: Any, since: float) -> list[str]:
+        keys = [key for at, key in self.acknowledged if at >= since]
+        with server_client(server) as primary:
+            present = primary.mget([self.cache.tiers.l2_key(key) for key in keys]) if keys else []
+        return [key for key, value in zip(keys, present, strict=True) if value is None]
+
+
+def failover_under_writes(sentinels: RedisSentinelSet, writes: UniqueWrites) -> tuple[Any, float, int]:
+    """Threads write while the sentinels fail over: the new primary, when they named it,
+    and how many of the keys written before are still in Redis."""
+    threads = [threading.Thread(target=writes.run_sync, args=(n,), daemon=True) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.2)
+    new = sentinels.failover(wait_old_primary=False)
+    named_at = time.monotonic()
+    time.sleep(3.0)
+    writes.stopped = True
+    for thread in threads:
+        thread.join(10)
+    writes.errors = dict(writes.cache.stats().l2.errors)
+    writes.cache.l1.clear()
+    return new, named_at, len(writes.cache.get_many(KEYS))
+
+
+async def afailover_under_writes(sentinels: RedisSentinelSet, writes: UniqueWrites) -> tuple[Any, float, int]:
+    """Coroutines write while the sentinels fail over: as :func:`failover_under_writes`."""
+    tasks = [asyncio.create_task(writes.run_async(n)) for n in range(10)]
+    await asyncio.sleep(0.2)
+    new = await asyncio.to_thread(sentinels.failover, wait_old_primary=False)
+    named_at = time.monotonic()
+    await asyncio.sleep(3.0)
+    writes.stopped = True
+    await asyncio.gather(*tasks)
+    writes.errors = dict(writes.cache.stats().l2.errors)
+    writes.cache.l1.clear()
+    kept = len(await writes.cache.aget_many(KEYS))
+    await writes.cache.aclose()
+    return new, named_at, kept
+
+
+@pytest.mark.parametrize("async_mode", [False, True], ids=["sync", "async"])
+def test_after_a_graceful_failover_writes_stop_going_to_the_old_primary(
+    fresh_redis_sentinel: RedisSentinelSet, async_mode: bool
+) -> None:
+    # SENTINEL FAILOVER leaves the old primary writable for about 10 s, and what it takes
+    # then is lost when it resyncs: the cache must leave it as soon as the sentinels name
+    # the new primary, pooled connections included.
     sentinels = fresh_redis_sentinel
     config = CacheConfig(redis_url=sentinels.url, namespace="graceful", l1_max_entries=10)
-    cache: MultiLevelCache[str, Any] = MultiLevelCache(config, async_mode=True)
+    cache: MultiLevelCache[str, Any] = MultiLevelCache(config, async_mode=async_mode)
+    writes = UniqueWrites(cache)
     try:
-        await cache.aput_many([(key, key) for key in KEYS], None)
+        cache.put_many([(key, key) for key in KEYS], None)
         old = sentinels.current_primary()
-        await asyncio.to_thread(sentinels.failover)
-        new = sentinels.current_primary()
+        if async_mode:
+            new, named_at, kept = asyncio.run(afailover_under_writes(sentinels, writes))
+        else:
+            new, named_at, kept = failover_under_writes(sentinels, writes)
         assert new.port != old.port
-        deadline = time.monotonic() + 10
-        with server_client(new) as primary:
-            while True:
-                await cache.aput("probe", "after")
-                if payload(primary.get(cache.tiers.l2_key("probe"))) == cache.tiers.encode("after"):
-                    break
-                assert time.monotonic() < deadline, "writes never reached the new primary"
-                await asyncio.sleep(0.05)
-        for _ in range(50):  # no write goes to the demoted node afterwards
-            await cache.aput("after", 1)
-        assert "ReadOnlyError" not in cache.stats().l2.errors
-        cache.l1.clear()
-        assert len(await cache.aget_many(KEYS)) == len(KEYS)  # nothing lost: replicated before the switch
+        assert sentinels.role(old) == "master", "the old primary was demoted too soon to tell"
+        late = [key for at, key in writes.acknowledged if at >= named_at + 2.0]
+        assert late, "no write was acknowledged in the last second"
+        assert writes.missing_on(new, since=named_at + 2.0) == [], "writes went to the old primary"
+        assert writes.failures == []
+        assert "ReadOnlyError" not in writes.errors
+        assert kept == len(KEYS)  # replicated before the switch
     finally:
-        await cache.aclose()
+        writes.stopped = True
+        cache.close()
+
+
+@pytest.mark.parametrize(("writer_api", "reader_api"), [("sync", "async"), ("async", "sync")])
+def test_after_a_graceful_failover_other_processes_hear_the_writes(
+    fresh_redis_sentinel: RedisSentinelSet, writer_api: str, reader_api: str
+) -> None:
+    # A subscription left on the old primary would hear nothing of the new one's writes.
+    sentinels = fresh_redis_sentinel
+    writer = CacheProcess(sentinels.url, namespace="heard", api=writer_api)
+    reader = CacheProcess(sentinels.url, namespace="heard", api=reader_api)
+    try:
+        for process in (writer, reader):
+            process.call("get", "warm-up")
+            eventually(lambda p=process: p.call("coherence")["up"], "subscribed")
+        writer.call("put", "k", "old")
+        eventually(lambda: reader.call("coherence")["received_messages"] >= 1, "the first write was heard")
+        assert reader.call("get", "k") == {"found": True, "value": "old"}
+        old = sentinels.current_primary()
+        sentinels.failover(wait_old_primary=False)
+        assert sentinels.role(old) == "master"  # still writable, and deaf to the new primary
+        eventually(lambda: reader.call("coherence")["channel_losses"] >= 1, "the reader left the old primary")
+        eventually(lambda: reader.call("coherence")["up"], "the reader subscribed again")
+        writer.call("put", "k", "new")
+        eventually(lambda: reader.call("l1", "k") == {"found": False}, "the write reached the reader")
+        assert reader.call("get", "k") == {"found": True, "value": "new"}
+    finally:
+        writer.close()
+        reader.close()
+
+
+def eventually(check: Callable[[], object], what: str, bound: float = 10.0) -> None:
+    deadline = time.monotonic() + bound
+    while not check():
+        assert time.monotonic() < deadline, f"not within {bound} s: {what}"
+        time.sleep(0.02)
