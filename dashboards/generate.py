@@ -434,8 +434,9 @@ def _row_redis() -> list[cog_builder.Builder[dashboard_model.Panel]]:
         .title("Circuit breaker state")
         .description(
             "0 closed: Redis is used; 1 open: Redis calls are skipped; 2 half-open: probing. "
-            "On a Redis Cluster one line per node (server_address:server_port) beside the line of "
-            "the calls that span the cluster."
+            "One line for reads and one for writes (a Redis that refuses writes, out of memory or "
+            "read-only, still serves reads); on a Redis Cluster one per node "
+            "(server_address:server_port) beside the line of the calls that span the cluster."
         )
         .datasource(PROMETHEUS)
         .span(8)
@@ -453,8 +454,9 @@ def _row_redis() -> list[cog_builder.Builder[dashboard_model.Panel]]:
         .with_target(
             _target(
                 "A",
-                f"max by (mode, server_address, server_port) ({_selector(_name(METRICS.BREAKER_STATE))})",
-                "{{mode}} {{server_address}} {{server_port}}",
+                "max by (mode, otel_cache_circuit_breaker_side, server_address, server_port) "
+                f"({_selector(_name(METRICS.BREAKER_STATE))})",
+                "{{mode}} {{otel_cache_circuit_breaker_side}} {{server_address}} {{server_port}}",
             )
         )
     )

@@ -11,9 +11,11 @@ from otel_cache.core.tiers import L2Stats
 from otel_cache.core.ttl import NO_EXPIRY
 from otel_cache.errors import (
     BackendBusyError,
+    BackendDataError,
     BackendError,
     BackendTimeoutError,
     BackendUnavailableError,
+    BackendWriteRefusedError,
     CacheClosedError,
     CacheConfigError,
     CacheError,
@@ -42,9 +44,11 @@ __all__ = [
     "AsyncCacheManager",
     "AsyncLRUCache",
     "BackendBusyError",
+    "BackendDataError",
     "BackendError",
     "BackendTimeoutError",
     "BackendUnavailableError",
+    "BackendWriteRefusedError",
     "CacheClosedError",
     "CacheConfig",
     "CacheConfigError",

@@ -91,6 +91,18 @@ class CacheConfig:
     l1_lock: Literal["threading.Lock", "threading.RLock"] = "threading.Lock"
     invalidation: bool = True
 
+    @property
+    def redis_pool_wait(self) -> float:
+        """How long a call waits for a free pooled connection: half of ``redis_timeout``."""
+        return self.redis_timeout / 2
+
+    @property
+    def redis_call_budget(self) -> float:
+        """The longest a call of the async API spends on Redis (pool wait, connecting and the
+        one retry of a dead connection included): 1.5x ``redis_timeout``, or
+        ``redis_connect_timeout`` if that is longer (a slow TLS handshake can still connect)."""
+        return max(1.5 * self.redis_timeout, self.redis_connect_timeout)
+
     def __post_init__(self) -> None:
         if not self.name:
             raise CacheConfigError("name must not be empty")

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 __all__ = [
     "BackendBusyError",
+    "BackendDataError",
     "BackendError",
     "BackendTimeoutError",
     "BackendUnavailableError",
+    "BackendWriteRefusedError",
     "CacheClosedError",
     "CacheConfigError",
     "CacheError",
@@ -76,6 +78,20 @@ class PartialBackendError(BackendError):
         self.results = results
         self.failures = failures
         self.failed_keys = failed_keys
+
+
+class BackendDataError(BackendError):
+    """Redis answered, about one key: it holds another type (WRONGTYPE).
+
+    A miss, never a sign that Redis is down: not fed to the circuit breaker, and not
+    raised under policy "raise" either; a put over the key replaces it.
+    """
+
+
+class BackendWriteRefusedError(BackendError):
+    """Redis refused a write but may still serve reads: out of memory with ``noeviction``
+    (OOM), a read-only replica (READONLY), a failed snapshot (MISCONF), too few replicas
+    (NOREPLICAS). Fed to the write side's circuit breaker only."""
 
 
 class BackendUnavailableError(BackendError):

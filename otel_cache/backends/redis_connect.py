@@ -1,17 +1,25 @@
 """``RedisConnector``: the one place that makes the cache's redis-py clients.
 
-Retries are off: the multi-level cache has its own policy (a miss now, a circuit
-breaker for a dead server), and redis-py's retries would turn every call to a dead
-Redis into several timeouts. A one-server pool blocks for at most the connect
-timeout when all ``redis_max_connections`` connections are busy, rather than
-failing at once.
+Retries: one, at once, and only for a connection that turns out dead when a command
+is sent or read (``ConnectionError``: closed by the server, a proxy or a NAT while it
+idled in the pool; refused): redis-py opens a new one and sends the command again.
+Every command the cache sends is idempotent (GET, MGET, SET, DEL, tag sets, the
+lease's scripts). The invalidation channel's client does not retry: a lost
+subscription must be seen (L1 flushed), not silently renewed. Timeouts are never
+retried: the multi-level cache has its own policy (a miss now, a circuit breaker for
+a dead server), and a retried timeout would double the call.
+
+Time budget: a one-server pool waits at most half of ``redis_timeout`` for a free
+connection when all ``redis_max_connections`` are busy, so a call over a pooled
+connection takes at most 1.5x ``redis_timeout``; one that opens a connection adds up
+to ``redis_connect_timeout`` per attempt. The async API also cuts every call at
+``CacheConfig.redis_call_budget``.
 
 From the URL (:mod:`otel_cache.core.redis_url`) it makes, for each use (the cache's
 data calls, the invalidation channel, the warmer's lease), a client of its own:
 ``redis.Redis`` on a blocking pool for one server, ``RedisCluster`` for a cluster,
 ``Sentinel.master_for`` for a Sentinel set; sync or ``redis.asyncio``. Options for
-all: redis-py's retries off (the cache's breaker decides, and a retried call would
-outlast the timeout), RESP3, the cache's timeouts and pool size.
+all: the retry above, RESP3, the cache's timeouts and pool size.
 
 A cluster client skips slots that no node serves (``require_full_coverage=False``)
 so that one dead shard does not stop the others. A Sentinel client asks the
@@ -39,7 +47,15 @@ from otel_cache.config import CacheConfig
 from otel_cache.core.redis_url import RedisKind, RedisURL, parse_redis_url
 from otel_cache.errors import CacheConfigError
 
-__all__ = ["ClientSource", "Connection", "RedisConnector", "Use", "db_of", "is_client", "kind_of"]
+__all__ = [
+    "ClientSource",
+    "Connection",
+    "RedisConnector",
+    "Use",
+    "db_of",
+    "is_client",
+    "kind_of",
+]
 
 Use = Literal["data", "channel", "lease"]
 ClientSource = Any | Callable[[], Any]
@@ -126,7 +142,7 @@ class RedisConnector:
         import redis
 
         assert self.url is not None
-        retry = _no_retry(redis.retry.Retry)
+        retry = _retry_for(use, redis.retry.Retry, redis.ConnectionError)
         options = self._options(use)
         if self.url.kind == "cluster":
             from redis.cluster import ClusterNode, RedisCluster
@@ -148,7 +164,7 @@ class RedisConnector:
             client = sentinel.master_for(self.url.service, **_master_options(self.url, options, retry))
             return Connection(client, owned=True, sentinel=sentinel, watch=PrimaryWatch(client))
         pool = redis.BlockingConnectionPool.from_url(
-            _standalone(self.config), retry=retry, timeout=self.config.redis_connect_timeout, **options
+            _standalone(self.config), retry=retry, timeout=self.config.redis_pool_wait, **options
         )
         return Connection(redis.Redis.from_pool(pool), owned=True)
 
@@ -160,7 +176,7 @@ class RedisConnector:
         from redis.asyncio.retry import Retry
 
         assert self.url is not None
-        retry = _no_retry(Retry)
+        retry = _retry_for(use, Retry, aredis.ConnectionError)
         options = self._options(use)
         if self.url.kind == "cluster":
             from redis.asyncio.cluster import ClusterNode, RedisCluster
@@ -186,7 +202,7 @@ class RedisConnector:
             )
             return Connection(client, owned=True, sentinel=sentinel, watch=AsyncPrimaryWatch(client))
         pool = aredis.BlockingConnectionPool.from_url(
-            _standalone(self.config), retry=retry, timeout=self.config.redis_connect_timeout, **options
+            _standalone(self.config), retry=retry, timeout=self.config.redis_pool_wait, **options
         )
         return Connection(aredis.Redis.from_pool(pool), owned=True)
 
@@ -211,8 +227,13 @@ def _standalone(config: CacheConfig) -> str:
     return config.redis_url
 
 
-def _no_retry(retry_class: Any) -> Any:
-    return retry_class(NoBackoff(), 0)
+def _retry_for(use: Use, retry_class: Any, connection_error: type[Exception]) -> Any:
+    """One retry, at once, of a call whose connection was found dead (not of a timeout); none
+    for the invalidation channel, where redis-py would resubscribe in silence and the
+    messages sent meanwhile would be missed: a lost subscription must be seen (L1 flushed)."""
+    if use == "channel":
+        return retry_class(NoBackoff(), 0)
+    return retry_class(NoBackoff(), 1, supported_errors=(connection_error,))
 
 
 def _cluster_retry(retry_class: Any) -> Any:

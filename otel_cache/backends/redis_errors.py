@@ -8,6 +8,11 @@ Cluster and Sentinel: MOVED and ASK are followed by redis-py itself; what is lef
 (``ClusterDownError``, ``TryAgainError`` after its retries, ``SlotNotCoveredError``,
 ``MasterNotFoundError``, ``RedisClusterException`` "cannot be connected") means the
 node or the cluster cannot serve the call now: :class:`BackendUnavailableError`.
+
+Replies about one key (WRONGTYPE) are :class:`BackendDataError`; refused writes on a
+server that still reads (OOM, READONLY, MISCONF, NOREPLICAS) are
+:class:`BackendWriteRefusedError`. A Sentinel client turns READONLY (a demoted primary)
+into a lost connection itself.
 """
 
 from __future__ import annotations
@@ -20,9 +25,11 @@ from redis import exceptions as redis_exc
 from otel_cache.backends.cluster_routes import UNCOVERED
 from otel_cache.errors import (
     BackendBusyError,
+    BackendDataError,
     BackendError,
     BackendTimeoutError,
     BackendUnavailableError,
+    BackendWriteRefusedError,
     PartialBackendError,
 )
 
@@ -34,8 +41,8 @@ _CLUSTER_UNAVAILABLE = (
     redis_exc.ClusterDownError,
     redis_exc.TryAgainError,
     redis_exc.RedisClusterException,  # not a RedisError: "Redis Cluster cannot be connected", slots
-    redis_exc.ReadOnlyError,  # a demoted primary (Sentinel clients rediscover on the next connection)
 )
+_WRITE_REFUSED = ("OOM ", "READONLY ", "MISCONF ", "NOREPLICAS ")
 
 REDIS_ERRORS = (redis_exc.RedisError, redis_exc.RedisClusterException, OSError)
 """What a redis-py call may raise when Redis fails (``RedisClusterException`` is no RedisError)."""
@@ -78,6 +85,16 @@ def _map(exc: BaseException) -> BackendError:
         )
     if isinstance(exc, _CLUSTER_UNAVAILABLE):
         return BackendUnavailableError(f"Redis cannot serve this now: {exc}")
+    if isinstance(exc, redis_exc.ResponseError):
+        reply = str(exc)
+        if reply.startswith("WRONGTYPE"):
+            return BackendDataError(f"Redis holds another type under the key: {exc}")
+        # redis-py names OOM and READONLY (OutOfMemoryError, ReadOnlyError) but not all of them,
+        # and strips the error code from some replies (READONLY): go by class or code.
+        if isinstance(exc, redis_exc.OutOfMemoryError | redis_exc.ReadOnlyError) or reply.startswith(
+            _WRITE_REFUSED
+        ):
+            return BackendWriteRefusedError(f"Redis refused the write: {exc}")
     return BackendError(f"Redis failed: {exc}")
 
 

@@ -60,7 +60,9 @@ from otel_cache.core.tags import TAG_MARK, TagIndex
 from otel_cache.core.ttl import NO_EXPIRY, resolve_ttl
 from otel_cache.errors import (
     BackendBusyError,
+    BackendDataError,
     BackendError,
+    BackendWriteRefusedError,
     CacheKeyError,
     CircuitOpenError,
     PartialBackendError,
@@ -94,13 +96,16 @@ class L2Stats:
     writes: int
     deletes: int
     errors: dict[str, int]
-    decode_errors: int
+    decode_errors: int  # values that do not decode, and keys of another type (type_errors)
     encode_errors: int
     skipped: int
     fills: int
     fills_skipped: int
-    breaker_state: str
-    breaker_opens: int
+    breaker_state: str  # of reads (the least healthy node's)
+    breaker_opens: int  # of reads
+    write_breaker_state: str = "closed"  # of writes: opened also by refused writes (OOM, READONLY)
+    write_breaker_opens: int = 0
+    type_errors: int = 0  # reads of a key that holds another type (WRONGTYPE); in decode_errors too
     unsynced: int = 0  # keys whose L2 copy may be stale, now
     repairs: int = 0  # stale L2 copies deleted
     unsynced_dropped: int = 0  # unsynced keys forgotten (over max_unsynced)
@@ -134,14 +139,17 @@ class TierCore:
         self.l1_fill_ttl = l1_ttl if l1_ttl is not None else default_ttl
         self.raise_errors = raise_errors
         self.l2_enabled = l2_enabled
+        # Reads and writes are judged apart: a server that refuses writes (out of memory,
+        # read-only) still serves reads. A server failure (unreachable, no answer) feeds both.
         self.breakers = BreakerSet(threshold=breaker_threshold, reset=breaker_reset, clock=clock)
+        self.write_breakers = BreakerSet(threshold=breaker_threshold, reset=breaker_reset, clock=clock)
         self.route: Callable[[str], str | None] = _one_server  # the node of an L2 key (set by a driver)
         self._clock = clock
         self._lock: AbstractContextManager[Any] = lock or contextlib.nullcontext()
         self._generation = [0] * _STRIPES
         self._writing = [0] * _STRIPES
         self.hits = self.misses = self.writes = self.deletes = 0
-        self.decode_errors = self.encode_errors = self.fills = self.fills_skipped = 0
+        self.decode_errors = self.type_errors = self.encode_errors = self.fills = self.fills_skipped = 0
         self.errors: dict[str, int] = {}
         self._unsynced: dict[str, int] = {}  # L2 key -> its mark, oldest first
         self._unsynced_seq = 0
@@ -243,55 +251,80 @@ class TierCore:
 
     # -- breaker and errors --------------------------------------------------------
 
-    def l2_allowed(self, l2_key: str | None = None) -> bool:
-        """Whether to call L2 now for ``l2_key`` (its node's breaker decides; without a key, the
-        breaker of the whole). Under policy "raise", a refusal raises CircuitOpenError."""
+    def _sides(self, write: bool) -> BreakerSet:
+        return self.write_breakers if write else self.breakers
+
+    def l2_allowed(self, l2_key: str | None = None, *, write: bool = False) -> bool:
+        """Whether to call L2 now for ``l2_key`` (its node's breaker for reads, or for writes,
+        decides; without a key, the breaker of the whole). Under policy "raise", a refusal
+        raises CircuitOpenError."""
         if not self.l2_enabled:
             return False
         node = None if l2_key is None else self.route(l2_key)
         with self._lock:
-            allowed = self.breakers.get(node).allow()
+            allowed = self._sides(write).get(node).allow()
         if not allowed and self.raise_errors:
             where = "Redis" if node is None else f"Redis node {node}"
-            raise CircuitOpenError(f"{where} is marked down by the circuit breaker; next probe pending")
+            side = "writes to" if write else "reads from"
+            raise CircuitOpenError(f"{side} {where} are stopped by the circuit breaker; next probe pending")
         return allowed
 
-    def l2_succeeded(self, l2_key: str | None = None) -> None:
-        breaker = self.breakers.get(None if l2_key is None else self.route(l2_key))
-        if breaker.state is not BreakerState.CLOSED or breaker.failures:
+    def l2_succeeded(self, l2_key: str | None = None, *, write: bool = False) -> None:
+        """A call answered: its side's breaker closes (a write that succeeds closes both)."""
+        node = None if l2_key is None else self.route(l2_key)
+        breakers = (
+            (self.breakers.get(node), self.write_breakers.get(node)) if write else (self.breakers.get(node),)
+        )
+        if any(breaker.state is not BreakerState.CLOSED or breaker.failures for breaker in breakers):
             with self._lock:
-                breaker.succeeded()
+                for breaker in breakers:
+                    breaker.succeeded()
 
-    def l2_failed(self, error: BackendError, l2_key: str | None = None) -> None:
-        """Count ``error`` and feed the breaker of ``l2_key``'s node (without a key, of the
-        whole); re-raise it under policy "raise"."""
+    def l2_failed(self, error: BackendError, l2_key: str | None = None, *, write: bool = False) -> None:
+        """Count ``error`` and feed the breakers of ``l2_key``'s node (without a key, of the
+        whole) as :meth:`_count_failure` says; re-raise it under policy "raise" (not a reply
+        about one key, which is a miss)."""
         self._count_failure(error, None if l2_key is None else self.route(l2_key))
-        if self.raise_errors:
+        if self.raise_errors and not isinstance(error, BackendDataError):
             raise error
 
     def _count_failure(self, error: BackendError, node: str | None) -> None:
-        name = _error_type(error)
+        """Count ``error``; a server failure feeds both breakers of ``node``, a refused write the
+        write side only, a saturated pool neither; a reply about one key (WRONGTYPE) is a miss
+        and a decode error, not an L2 error."""
         with self._lock:
+            if isinstance(error, BackendDataError):  # a miss, like a value that does not decode
+                self.misses += 1
+                self.decode_errors += 1
+                self.type_errors += 1
+                return
+            name = _error_type(error)
             self.errors[name] = self.errors.get(name, 0) + 1
-            if not isinstance(error, BackendBusyError):  # a saturated pool is not a dead server
+            if isinstance(error, BackendWriteRefusedError):
+                self.write_breakers.get(node).failed()
+            elif not isinstance(error, BackendBusyError):
                 self.breakers.get(node).failed()
+                self.write_breakers.get(node).failed()
 
-    def l2_allowed_many(self, l2_keys: Sequence[str]) -> list[bool]:
+    def l2_allowed_many(self, l2_keys: Sequence[str], *, write: bool = False) -> list[bool]:
         """:meth:`l2_allowed` of each key, each node's breaker asked once. Under policy "raise",
         CircuitOpenError when no key's node is allowed."""
         if not self.l2_enabled:
             return [False] * len(l2_keys)
         route = self.route
         nodes = [route(l2_key) for l2_key in l2_keys]
+        side = self._sides(write)
         with self._lock:
-            verdicts = {node: self.breakers.get(node).allow() for node in set(nodes)}
+            verdicts = {node: side.get(node).allow() for node in set(nodes)}
         allowed = [verdicts[node] for node in nodes]
         if self.raise_errors and l2_keys and not any(allowed):
             raise CircuitOpenError("Redis is marked down by the circuit breaker; next probe pending")
         return allowed
 
-    def l2_batch_finished(self, l2_keys: Sequence[str], error: BackendError | None = None) -> None:
-        """A call over ``l2_keys`` ended: feed each node's breaker with its outcome. ``error``: what
+    def l2_batch_finished(
+        self, l2_keys: Sequence[str], error: BackendError | None = None, *, write: bool = False
+    ) -> None:
+        """A call over ``l2_keys`` ended: feed each node's breakers with its outcome. ``error``: what
         failed, a :class:`PartialBackendError` naming the nodes, or another error for all of them.
         Re-raises ``error`` under policy "raise"."""
         route = self.route
@@ -304,6 +337,8 @@ class TierCore:
         for node, failure in failures.items():
             self._count_failure(failure, node)
         healthy = [self.breakers.get(node) for node in nodes - set(failures)]
+        if write:
+            healthy += [self.write_breakers.get(node) for node in nodes - set(failures)]
         if any(breaker.state is not BreakerState.CLOSED or breaker.failures for breaker in healthy):
             with self._lock:
                 for breaker in healthy:
@@ -508,7 +543,7 @@ class TierCore:
         """A write or delete of ``l2_keys`` failed: mark them unsynced, then count ``error`` as
         :meth:`l2_failed` does for ``l2_key``'s node (which re-raises it under policy "raise")."""
         self.mark_unsynced(l2_keys)
-        self.l2_failed(error, l2_key)
+        self.l2_failed(error, l2_key, write=True)
 
     def mark_synced(self, l2_keys: Sequence[str], *, repaired: bool = False) -> None:
         """L2 now holds the current value (or nothing) for ``l2_keys``; other processes are told."""
@@ -572,12 +607,15 @@ class TierCore:
                 deletes=self.deletes,
                 errors=dict(self.errors),
                 decode_errors=self.decode_errors,
+                type_errors=self.type_errors,
                 encode_errors=self.encode_errors,
-                skipped=self.breakers.short_circuits,
+                skipped=self.breakers.short_circuits + self.write_breakers.short_circuits,
                 fills=self.fills,
                 fills_skipped=self.fills_skipped,
                 breaker_state=self.breakers.worst().name.lower(),
+                write_breaker_state=self.write_breakers.worst().name.lower(),
                 breaker_opens=self.breakers.opens,
+                write_breaker_opens=self.write_breakers.opens,
                 nodes={
                     node: breaker.state.name.lower()
                     for node, breaker in self.breakers.reported().items()

@@ -164,7 +164,7 @@ class Flows:
                 except BackendError as exc:
                     tiers.l2_write_failed((l2_key,), exc, l2_key)
                 else:
-                    tiers.l2_succeeded(l2_key)
+                    tiers.l2_succeeded(l2_key, write=True)
                     tiers.mark_synced((l2_key,))
                     written = True
             return stored
@@ -305,7 +305,7 @@ class Flows:
             return 0
         if not allowed:
             try:
-                allowed = tiers.l2_allowed()
+                allowed = tiers.l2_allowed(write=True)
             except CircuitOpenError:
                 tiers.clear_finished(ok=False)
                 raise
@@ -316,9 +316,9 @@ class Flows:
             removed = yield from L2Clear(tiers.l2_key.prefix)
         except BackendError as exc:
             tiers.clear_finished(ok=False)
-            tiers.l2_failed(exc)
+            tiers.l2_failed(exc, write=True)
             return 0
-        tiers.l2_succeeded()
+        tiers.l2_succeeded(write=True)
         tiers.clear_finished(ok=True)
         return removed
 
@@ -336,7 +336,7 @@ class Flows:
         if not tiers.l2_enabled or not tags:
             return len(local)
         try:
-            allowed = tiers.l2_allowed()
+            allowed = tiers.l2_allowed(write=True)
         except CircuitOpenError:
             tiers.tags_failed(tags)
             raise
@@ -347,9 +347,9 @@ class Flows:
             removed = yield from L2InvalidateTags(tiers.tag_keys(tags))
         except BackendError as exc:
             tiers.tags_failed(tags)
-            tiers.l2_failed(exc)
+            tiers.l2_failed(exc, write=True)
             return len(local)
-        tiers.l2_succeeded()
+        tiers.l2_succeeded(write=True)
         keys = tiers.remote_invalidated(removed)  # reads in flight do not fill these
         yield from L1DeleteMany(keys)
         tiers.mark_synced(removed)  # announced: every other process drops them
@@ -362,7 +362,7 @@ class Flows:
         if not tiers.has_unsynced():
             return 0
         try:
-            if not tiers.l2_allowed():
+            if not tiers.l2_allowed(write=True):
                 return 0
         except CircuitOpenError:
             return 0
@@ -375,9 +375,9 @@ class Flows:
                 removed = yield from L2InvalidateTags(tiers.tag_keys(pending_tags))
             except BackendError as exc:
                 tiers.tags_failed(pending_tags)
-                tiers.l2_failed(exc)
+                tiers.l2_failed(exc, write=True)
                 return 0
-            tiers.l2_succeeded()
+            tiers.l2_succeeded(write=True)
             yield from L1DeleteMany(tiers.remote_invalidated(removed))
             tiers.mark_synced(removed)
             return len(pending_tags)
@@ -387,9 +387,9 @@ class Flows:
         try:
             yield from L2DeleteMany([l2_key for l2_key, _ in marks])
         except BackendError as exc:
-            tiers.l2_failed(exc)
+            tiers.l2_failed(exc, write=True)
             return 0
-        tiers.l2_succeeded()
+        tiers.l2_succeeded(write=True)
         tiers.repaired(marks)
         return len(marks)
 
@@ -418,7 +418,7 @@ class Flows:
         """Whether to write ``l2_key`` to L2 now; if not, its L2 copy may be stale from here on."""
         tiers = self.tiers
         try:
-            allowed = tiers.l2_allowed(l2_key)
+            allowed = tiers.l2_allowed(l2_key, write=True)
         except CircuitOpenError:  # policy "raise"
             tiers.mark_unsynced((l2_key,))
             raise
@@ -433,7 +433,7 @@ class Flows:
         from here on); a cluster node that fails loses only its own share."""
         tiers = self.tiers
         try:
-            allowed = tiers.l2_allowed_many([l2_key for l2_key, _ in encoded])
+            allowed = tiers.l2_allowed_many([l2_key for l2_key, _ in encoded], write=True)
         except CircuitOpenError:  # policy "raise"
             tiers.mark_unsynced([l2_key for l2_key, _ in encoded])
             raise
@@ -451,9 +451,9 @@ class Flows:
             written = [l2_key for l2_key in written if l2_key not in lost]
             tiers.mark_synced(written)
             tiers.count_l2_writes(len(written))
-            tiers.l2_batch_finished([l2_key for l2_key, _ in encoded], exc)
+            tiers.l2_batch_finished([l2_key for l2_key, _ in encoded], exc, write=True)
             return
-        tiers.l2_batch_finished(written)
+        tiers.l2_batch_finished(written, write=True)
         tiers.mark_synced(written)
         tiers.count_l2_writes(len(written))
 
@@ -467,6 +467,6 @@ class Flows:
         except BackendError as exc:
             tiers.l2_write_failed((l2_key,), exc, l2_key)
             return False
-        tiers.l2_succeeded(l2_key)
+        tiers.l2_succeeded(l2_key, write=True)
         tiers.mark_synced((l2_key,), repaired=repair)
         return bool(removed)

@@ -107,6 +107,7 @@ class CacheTelemetry:
             (METRICS.PUTS, observe(_puts)),
             (METRICS.EVICTIONS, observe(_evictions)),
             (METRICS.L2_ERRORS, observe(_l2_errors)),
+            (METRICS.L2_UNREADABLE, observe(_l2_unreadable)),
             (METRICS.L2_REPAIRS, observe(_l2_repairs)),
             (METRICS.INVALIDATIONS_SENT, observe(_invalidations_sent)),
             (METRICS.INVALIDATIONS_RECEIVED, observe(_invalidations_received)),
@@ -419,6 +420,14 @@ def _l2_unsynced(item: Any) -> Iterator[Observation]:
         yield Observation(tiers.stats().unsynced, _base_attributes(item))
 
 
+def _l2_unreadable(item: Any) -> Iterator[Observation]:
+    tiers = getattr(item, "tiers", None)
+    if tiers is not None and tiers.l2_enabled:
+        stats, base = tiers.stats(), _base_attributes(item)
+        yield Observation(stats.decode_errors - stats.type_errors, {**base, ATTR.UNREADABLE_REASON: "decode"})
+        yield Observation(stats.type_errors, {**base, ATTR.UNREADABLE_REASON: "type"})
+
+
 def _l2_repairs(item: Any) -> Iterator[Observation]:
     tiers = getattr(item, "tiers", None)
     if tiers is not None and tiers.l2_enabled:
@@ -464,19 +473,19 @@ def _channel_up(item: Any) -> Iterator[Observation]:
 
 
 def _breaker_state(item: Any) -> Iterator[Observation]:
-    """The breaker of the whole, and on a cluster one series per node in use (``server.*``)."""
+    """The breakers of reads and of writes (``otel_cache.circuit_breaker.side``): of the whole,
+    and on a cluster one series per node in use (``server.*``)."""
     tiers = getattr(item, "tiers", None)
     if tiers is None or not tiers.l2_enabled:
         return
     base = _base_attributes(item)
-    for node, breaker in tiers.breakers.reported().items():
-        if node is None:
-            yield Observation(int(breaker.state), base)
-            continue
-        host, _, port = node.rpartition(":")
-        yield Observation(
-            int(breaker.state), {**base, ATTR.SERVER_ADDRESS: host, ATTR.SERVER_PORT: int(port or 0)}
-        )
+    for side, breakers in (("read", tiers.breakers), ("write", tiers.write_breakers)):
+        for node, breaker in breakers.reported().items():
+            attributes: dict[str, str | int] = {**base, ATTR.BREAKER_SIDE: side}
+            if node is not None:
+                host, _, port = node.rpartition(":")
+                attributes |= {ATTR.SERVER_ADDRESS: host, ATTR.SERVER_PORT: int(port or 0)}
+            yield Observation(int(breaker.state), attributes)
 
 
 def _lock_contended(item: Any) -> Iterator[Observation]:

@@ -52,6 +52,8 @@ class ATTR:
         "otel_cache.lock.type"  # threading.Lock | threading.RLock | asyncio.Lock | single-flight
     )
     BREAKER_STATE: Final = "otel_cache.circuit_breaker.state"
+    BREAKER_SIDE: Final = "otel_cache.circuit_breaker.side"  # read | write
+    UNREADABLE_REASON: Final = "otel_cache.unreadable.reason"  # decode | type
     IGNORED_REASON: Final = "otel_cache.invalidation.reason"  # garbage | version
     WARMER_NAME: Final = "otel_cache.warmer.name"
     WARMER_FAILURES: Final = "otel_cache.warmer.failures"  # int, on warmer run spans (the metric's name)
@@ -140,6 +142,14 @@ class METRICS:
         "{entry}",
         "Keys whose L2 copy may be stale (their L2 write or delete failed or was skipped); "
         "reads delete such copies instead of serving them.",
+    )
+    L2_UNREADABLE: Final = MetricSpec(
+        "otel_cache.l2.unreadable",
+        "observable_counter",
+        "{read}",
+        "L2 reads answered with something the cache cannot use, served as misses and never fed to "
+        "the circuit breaker: a value that does not decode (garbage, another program's value), or a "
+        "key that holds another type (WRONGTYPE; a put over it replaces it).",
     )
     L2_REPAIRS: Final = MetricSpec(
         "otel_cache.l2.repairs",

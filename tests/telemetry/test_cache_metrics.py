@@ -95,7 +95,8 @@ async def test_multilevel_counters_after_a_known_sequence(
     assert evictions == {"size": 2, "expired": 0, "deleted": 1, "rejected": 0}
     assert value_of(metrics, METRICS.ENTRIES, **mine) == 1
     assert value_of(metrics, METRICS.MEMORY, **mine) > 0
-    assert value_of(metrics, METRICS.BREAKER_STATE, **mine) == 0
+    for side in ("read", "write"):
+        assert value_of(metrics, METRICS.BREAKER_STATE, **mine, otel_cache__circuit_breaker__side=side) == 0
     assert points(metrics, METRICS.L2_ERRORS.name, **mine) == []
     # No get_or_set: no load counters; no contention: no lock waits, contended == 0.
     assert points(metrics, METRICS.LOADS.name, **mine) == []
@@ -187,7 +188,10 @@ async def test_breaker_state_and_l2_errors_by_error_type(
     mine = {"otel_cache__name": cache_name}
     assert await call(cache, api, "get", "ukey-1") is None  # an L2 miss: the connection works
     metrics = telemetry.metrics()
-    assert value_of(metrics, METRICS.BREAKER_STATE, **mine) == 0
+    reads = {**mine, "otel_cache__circuit_breaker__side": "read"}
+    writes = {**mine, "otel_cache__circuit_breaker__side": "write"}
+    assert value_of(metrics, METRICS.BREAKER_STATE, **reads) == 0
+    assert value_of(metrics, METRICS.BREAKER_STATE, **writes) == 0
     assert points(metrics, METRICS.L2_ERRORS.name, **mine) == []
 
     fresh_redis_server.stop()
@@ -195,7 +199,8 @@ async def test_breaker_state_and_l2_errors_by_error_type(
     assert await call(cache, api, "get", "ukey-3") is None  # refused by the open breaker: no call
 
     metrics = telemetry.metrics()
-    assert value_of(metrics, METRICS.BREAKER_STATE, **mine) == 1
+    assert value_of(metrics, METRICS.BREAKER_STATE, **reads) == 1
+    assert value_of(metrics, METRICS.BREAKER_STATE, **writes) == 1  # a dead server: both sides
     errors = points(metrics, METRICS.L2_ERRORS.name, **mine)
     assert [(p.attributes[ATTR.ERROR_TYPE], p.value) for p in errors] == [("ConnectionError", 1)]
     assert errors[0].attributes[ATTR.MODE] == api
