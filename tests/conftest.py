@@ -29,6 +29,7 @@ Clocks
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -41,15 +42,24 @@ _REDIS_FIXTURES = frozenset(
 )
 
 
+_SLOW_TIERS = ("e2e", "demo", "deploy", "benchmarks")  # folders of tests/: minutes, not seconds
+_ROOT = Path(__file__).resolve().parent
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
+        tier = item.path.resolve().relative_to(_ROOT).parts[0] if item.path.is_relative_to(_ROOT) else ""
+        if tier in _SLOW_TIERS:
+            item.add_marker(pytest.mark.slow)
         fixtures = set(getattr(item, "fixturenames", ()))
         if _REDIS_FIXTURES & fixtures:
             item.add_marker(pytest.mark.redis)
         if _CLUSTER_FIXTURES & fixtures:
             item.add_marker(pytest.mark.cluster)
+            item.add_marker(pytest.mark.slow)
         if _SENTINEL_FIXTURES & fixtures:
             item.add_marker(pytest.mark.sentinel)
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
