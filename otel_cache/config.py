@@ -38,12 +38,19 @@ and ``docs/many-instances.md``. Off, other processes' writes show in L1 only onc
 the copy's L1 TTL (``l1_ttl``) ends.
 
 ``breaker_reset`` is 1 s by default: a dead server costs one probe call a second, and
-that probe is what teaches a Cluster or Sentinel client the new primary, so the cache
-follows a failover within about a second of the promotion.
+that probe is what teaches a Cluster client the new primary, so the cache follows a
+failover within about a second of the promotion (a Sentinel client also asks the
+sentinels every half second).
+
+Time budget of a Redis call: at most half of ``redis_timeout`` waiting for a pooled
+connection, then ``redis_timeout`` for the command; opening a connection adds up to
+``redis_connect_timeout``; the async API cuts every call at
+:attr:`CacheConfig.redis_call_budget`.
 
 ``on_backend_error="degrade"`` (the default) makes every Redis failure a miss
 (reads) or an L1-only write (writes), counted and recorded; ``"raise"`` raises the
-mapped :class:`~otel_cache.errors.BackendError` instead.
+mapped :class:`~otel_cache.errors.BackendError` instead (a key of another type read,
+:class:`~otel_cache.errors.BackendDataError`, stays a miss under both).
 """
 
 from __future__ import annotations

@@ -23,10 +23,11 @@ at a time in alternating rounds, as ``otel-cache demo`` does. Two stretches:
    requests, and the async loop runs all the work. ``docs/benchmarks.md`` has the figures.
 2. **Events**, twice: closed-loop REST load on both modes with queries new to the caches
    (a cold start: the sync mode's threads contend for its L1 lock, callers of both modes
-   wait on single-flight loads), and Redis hung for a second (calls time out: L2 errors,
-   the circuit breaker opens; the services run with ``OTEL_CACHE_ON_BACKEND_ERROR=raise``,
-   so a failed Redis call is a 500 and the 5xx query has data too), then the services'
-   invalidation listeners' connections killed (``CLIENT KILL TYPE pubsub``: L1 flushed).
+   wait on single-flight loads; a burst of one new query makes sure of the latter), and
+   Redis hung for a second (calls time out: L2 errors, the circuit breaker opens; the
+   services run with ``OTEL_CACHE_ON_BACKEND_ERROR=raise``, so a failed Redis call is a
+   500 and the 5xx query has data too), then the services' invalidation listeners'
+   connections killed (``CLIENT KILL TYPE pubsub``: L1 flushed).
    Meanwhile another instance writes to both databases, so the services receive
    invalidations (and their lag) as replicas of a deployment would. Twice, because a
    series born in a burst (the first single-flight wait, say) has no increase for
@@ -88,6 +89,7 @@ PACED_RATE = 50.0
 PACED_ROUNDS = 4  # per mode
 PACED_ROUND_S = 6.0
 EVENTS_S = 8.0  # each of the two event stretches
+BURST = 24  # concurrent requests of one new query, in each stretch
 OUTAGE_S = 1.0  # Redis hangs this long in each
 
 # (panel title, mode) -> why that panel may rightly show "No data" for that mode. None so far.
@@ -273,6 +275,16 @@ async def _another_instance(redis: RedisServer, stop: asyncio.Event) -> None:
             await cache.aclose()
 
 
+async def _single_flight_burst(services: dict[str, Service], seed: int) -> None:
+    """Many callers of one query new to the caches at once, in each mode: one computes, the
+    others wait on its flight, so the lock-wait panels have samples whatever the load did."""
+    target = f"/traverse?start=service-{seed:04d}&depth=4&limit=199&kinds=service&kinds=database"
+    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=BURST), timeout=30.0) as client:
+        for service in services.values():
+            replies = await asyncio.gather(*(client.get(service.url + target) for _ in range(BURST)))
+            assert {reply.status_code for reply in replies} == {200}, [r.text[:200] for r in replies]
+
+
 async def _events(services: dict[str, Service], redis: RedisServer, seed: int) -> None:
     # REST queries of another catalogue: all new to the caches, so the sync mode's threads
     # all miss, compute and store at once and contend for its locks, as at a cold start.
@@ -280,6 +292,7 @@ async def _events(services: dict[str, Service], redis: RedisServer, seed: int) -
     loads = [asyncio.create_task(arun_load(service.url, spec)) for service in services.values()]
     stop_writing = asyncio.Event()
     writer = asyncio.create_task(_another_instance(redis, stop_writing))
+    await _single_flight_burst(services, seed)
     await asyncio.sleep(EVENTS_S / 2)
     # A hung Redis: calls time out (redis_timeout, 0.25 s), the breaker opens. (A connection
     # reset would not do for the sync mode: redis-py's pool reconnects a connection that was
