@@ -121,10 +121,22 @@ async def cache(request: pytest.FixtureRequest, manual_clock: ManualClock) -> As
             cluster = request.getfixturevalue("redis_cluster")
             raw = RedisCluster(startup_nodes=[ClusterNode(host, port) for host, port in cluster.seed_nodes])
     adapter = BehaviourCache(target, api, manual_clock, raw)
+    if raw is not None:
+        await subscribed(adapter)
     yield adapter
     await adapter.close()
     if raw is not None:
         raw.close()
+
+
+async def subscribed(cache: BehaviourCache) -> None:
+    """Open the invalidation channel and wait until it is up: until then L1 takes no copies,
+    and on a busy machine the subscription can take longer than a first call waits."""
+    await cache.delete("__warm-up__")  # a first Redis call; changes no L1 counter
+    deadline = time.monotonic() + 30
+    while not cache.ml.tiers.coherence.stats().up:
+        assert time.monotonic() < deadline, "the invalidation channel never came up"
+        await asyncio.sleep(0.02)
 
 
 # -- round trips ---------------------------------------------------------------

@@ -136,17 +136,23 @@ async def call(cache: Any, api: str, method: str, *args: Any) -> Any:
     return await getattr(cache, "a" + method)(*args)
 
 
-def hold_lock(lock: Any, seconds: float) -> threading.Thread:
-    """Start a thread that takes ``lock`` (raw, non-blocking), holds it ``seconds`` and releases it.
+HOLD_FLOOR_S = 0.2
 
-    Returns once the lock is held; join the thread afterwards.
+
+def hold_lock(lock: Any, seconds: float) -> threading.Thread:
+    """Start a thread that takes ``lock`` (raw, non-blocking), holds it ``seconds`` (at least
+    0.2 s) and releases it.
+
+    Returns once the lock is held; join the thread afterwards. The floor is what makes the
+    caller's next acquisition wait on a busy machine: after this returns, the caller's
+    thread must first be scheduled again (milliseconds when the cores are taken).
     """
     held = threading.Event()
 
     def run() -> None:
         assert lock.try_acquire(False)
         held.set()
-        time.sleep(seconds)
+        time.sleep(max(seconds, HOLD_FLOOR_S))
         lock.release()
 
     thread = threading.Thread(target=run, name="test-lock-holder")
