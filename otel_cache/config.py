@@ -42,10 +42,9 @@ that probe is what teaches a Cluster client the new primary, so the cache follow
 failover within about a second of the promotion (a Sentinel client also asks the
 sentinels every half second).
 
-Time budget of a Redis call: at most half of ``redis_timeout`` waiting for a pooled
-connection, then ``redis_timeout`` for the command; opening a connection adds up to
-``redis_connect_timeout``; the async API cuts every call at
-:attr:`CacheConfig.redis_call_budget`.
+Time budget of a Redis call, both APIs: at most half of ``redis_timeout`` waiting for
+a pooled connection, then ``redis_timeout`` for the command (1.5x in all); opening a
+connection adds up to ``redis_connect_timeout`` per attempt.
 
 ``on_backend_error="degrade"`` (the default) makes every Redis failure a miss
 (reads) or an L1-only write (writes), counted and recorded; ``"raise"`` raises the
@@ -102,13 +101,6 @@ class CacheConfig:
     def redis_pool_wait(self) -> float:
         """How long a call waits for a free pooled connection: half of ``redis_timeout``."""
         return self.redis_timeout / 2
-
-    @property
-    def redis_call_budget(self) -> float:
-        """The longest a call of the async API spends on Redis (pool wait, connecting and the
-        one retry of a dead connection included): 1.5x ``redis_timeout``, or
-        ``redis_connect_timeout`` if that is longer (a slow TLS handshake can still connect)."""
-        return max(1.5 * self.redis_timeout, self.redis_connect_timeout)
 
     def __post_init__(self) -> None:
         if not self.name:

@@ -17,10 +17,10 @@ from otel_cache.backends.protocol import AsyncBackend
 from otel_cache.core.tags import tag_names
 from otel_cache.core.tiers import MISSING
 from otel_cache.core.ttl import validate_ttl
-from otel_cache.errors import BackendError, BackendTimeoutError
+from otel_cache.errors import BackendError
 from otel_cache.multilevel.channel_task import ChannelTasks
 from otel_cache.multilevel.shared import MultiLevelStats, SharedState, mark_hit
-from otel_cache.multilevel.steps import Flow, L1Step, L2Clear, L2Step, Load, Step
+from otel_cache.multilevel.steps import Flow, L1Step, L2Step, Load, Step
 from otel_cache.telemetry import hooks
 
 __all__ = ["AsyncAPI"]
@@ -155,29 +155,15 @@ class AsyncAPI(SharedState[K, V]):
             backend = self._backend_for_loop()
             handler = hooks.current()
             if handler is None:
-                return await self._abounded(step, backend)
+                return await step.arun(backend)
             key = step.routed_key()
             with handler.l2_call(self, step.op, None if key is None else self.tiers.route(key)) as span:
-                result = await self._abounded(step, backend)
+                result = await step.arun(backend)
                 mark_hit(span, step.op, result)
                 return result
         if isinstance(step, Load):
             return await self._aload(step)
         raise TypeError(f"not a step of a flow: {step!r}")
-
-    async def _abounded(self, step: L2Step[Any], backend: AsyncBackend) -> Any:
-        """``step`` on ``backend``, cut at the call budget (pool wait, connecting and the one
-        retry of a dead connection included); not a clear, whose SCAN covers the namespace."""
-        if isinstance(step, L2Clear):
-            return await step.arun(backend)
-        budget = self.config.redis_call_budget
-        try:
-            async with asyncio.timeout(budget):
-                return await step.arun(backend)
-        except TimeoutError as exc:  # the budget's: redis-py's own timeouts arrive mapped
-            raise BackendTimeoutError(
-                f"Redis did not answer within the call budget ({budget:.3g} s)"
-            ) from exc
 
     async def _aload(self, step: Load) -> Any:
         flights, handler = self.async_flights, hooks.current()

@@ -271,7 +271,7 @@ async def test_a_paused_redis_costs_each_call_at_most_its_budget(
     outcome = await load(api, cache, KEYS, rounds=3)
     assert outcome.exceptions == []
     assert outcome.wrong == []
-    budget = cache.config.redis_call_budget if api == "async" else 1.5 * cache.config.redis_timeout
+    budget = 1.5 * cache.config.redis_timeout  # half of it waiting for a connection, then the command
     assert cache.stats().l2.errors  # the pause was felt
     # Pool wait + command, never wait + command + another wait: the budget, plus scheduling.
     assert outcome.slowest < budget + 0.4, f"slowest call {outcome.slowest:.3f} s, budget {budget} s"
