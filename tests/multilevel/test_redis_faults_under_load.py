@@ -41,6 +41,16 @@ def value_for(key: str, n: int) -> dict[str, Any]:
     return {"key": key, "n": n}
 
 
+def report(what: str, api: str, outcome: Outcome, cache: MultiLevelCache[str, Any]) -> None:
+    """One line of counts (shown with ``-s``, and on failure)."""
+    l2 = cache.stats().l2
+    print(
+        f"{what} [{api}]: {outcome.calls} calls, {len(outcome.exceptions)} exceptions, "
+        f"{len(outcome.wrong)} wrong values, slowest {outcome.slowest:.3f} s; L2 errors {l2.errors}, "
+        f"unreadable {l2.decode_errors}, breaker opens read {l2.breaker_opens} write {l2.write_breaker_opens}"
+    )
+
+
 def check(outcome: Outcome, key: str, got: Any, took: float) -> None:
     outcome.calls += 1
     outcome.slowest = max(outcome.slowest, took)
@@ -184,6 +194,7 @@ async def test_a_key_of_another_type_is_a_miss_and_redis_stays_on(
     outcome, *served = await asyncio.gather(
         load(api, cache, KEYS[2:], rounds=30), *(read_bad_keys() for _ in range(3))
     )
+    report("key of another type", api, outcome, cache)
     assert served == [[None] * 20] * 3
     assert outcome.exceptions == []
     assert outcome.wrong == []
@@ -217,6 +228,7 @@ async def test_a_full_redis_refuses_writes_and_still_serves_reads(
     raw.config_set("maxmemory", str(used))  # the next write that needs memory is refused (OOM)
     try:
         outcome = await load(api, cache, KEYS[:25], rounds=30)
+        report("full Redis", api, outcome, cache)
         assert outcome.exceptions == []
         assert outcome.wrong == []
         stats = cache.stats().l2
@@ -251,6 +263,7 @@ async def test_connections_closed_by_the_server_while_idle_are_replaced(
         raw.client_kill_filter(_type="normal", skipme=True)
         assert await reads_from_redis(api, cache, KEYS[:20]) == 20
         burst = await load(api, cache, KEYS, rounds=5)
+        report("connections closed by the server", api, burst, cache)
         assert burst.exceptions == []
         assert burst.wrong == []
     stats = cache.stats().l2
@@ -269,6 +282,7 @@ async def test_a_paused_redis_costs_each_call_at_most_its_budget(
     cache.l1.clear()
     raw.execute_command("CLIENT", "PAUSE", "3000", "ALL")
     outcome = await load(api, cache, KEYS, rounds=3)
+    report("paused Redis", api, outcome, cache)
     assert outcome.exceptions == []
     assert outcome.wrong == []
     budget = 1.5 * cache.config.redis_timeout  # half of it waiting for a connection, then the command
@@ -286,6 +300,7 @@ async def test_a_killed_and_restarted_redis_serves_again(make: Make, api: str, s
     await seed(api, cache)
     server.kill()
     outcome = await load(api, cache, KEYS, rounds=20)
+    report("killed Redis", api, outcome, cache)
     assert outcome.exceptions == []
     assert outcome.wrong == []
     assert cache.stats().l2.breaker_opens >= 1
