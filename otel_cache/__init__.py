@@ -5,6 +5,7 @@
 ``get_async_cache_manager()`` serve query results; ``CacheWarmer`` keeps keys warm.
 """
 
+from otel_cache._version import __version__
 from otel_cache.config import CacheConfig
 from otel_cache.core.stats import CacheStats, EvictionReason, LockWaitStats
 from otel_cache.core.tiers import L2Stats
@@ -36,8 +37,6 @@ from otel_cache.managers import (
     reset_cache_managers,
 )
 from otel_cache.multilevel import FlightStats, MultiLevelCache, MultiLevelStats
-
-__version__ = "0.1.0"
 
 __all__ = [
     "NO_EXPIRY",

@@ -36,6 +36,7 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
+from otel_cache._version import __version__
 from otel_cache.errors import BackendError
 from otel_cache.telemetry import hooks
 from otel_cache.telemetry.names import (
@@ -58,12 +59,6 @@ def _suppressed() -> bool:
     return not is_instrumentation_enabled()
 
 
-def _version() -> str:
-    from otel_cache import __version__
-
-    return __version__
-
-
 class CacheTelemetry:
     """Spans and metrics for every registered cache and warmer."""
 
@@ -74,7 +69,7 @@ class CacheTelemetry:
         meter_provider: metrics.MeterProvider | None = None,
         record_key_hashes: bool = False,
     ) -> None:
-        version = _version()
+        version = __version__
         self.tracer = trace.get_tracer(
             INSTRUMENTATION_NAME, version, tracer_provider=tracer_provider, schema_url=SCHEMA_URL
         )

@@ -99,6 +99,7 @@ from opentelemetry.metrics import CallbackOptions, Histogram, Meter, MeterProvid
 from opentelemetry.trace import Link, SpanContext, SpanKind, TracerProvider
 from opentelemetry.util.types import AttributeValue
 
+from otel_cache._version import __version__
 from otel_cache.errors import CacheConfigError
 from otel_cache.telemetry.names import ATTR, INSTRUMENTATION_NAME, LAG_BUCKETS, METRICS, SCHEMA_URL, SPAN
 
@@ -159,7 +160,7 @@ class EventLoopMonitor:
         self._attributes: dict[str, AttributeValue] = {ATTR.MODE: mode, ATTR.LOOP_NAME: name}
         self._instruments = _instruments_for(meter_provider)
         self._tracer = trace.get_tracer(
-            INSTRUMENTATION_NAME, _version(), tracer_provider=tracer_provider, schema_url=SCHEMA_URL
+            INSTRUMENTATION_NAME, __version__, tracer_provider=tracer_provider, schema_url=SCHEMA_URL
         )
 
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -661,13 +662,7 @@ def _instruments_for(meter_provider: MeterProvider | None) -> _LoopInstruments:
         instruments = _registry.get(provider)
         if instruments is None:
             meter = metrics.get_meter(
-                INSTRUMENTATION_NAME, _version(), meter_provider=provider, schema_url=SCHEMA_URL
+                INSTRUMENTATION_NAME, __version__, meter_provider=provider, schema_url=SCHEMA_URL
             )
             instruments = _registry[provider] = _LoopInstruments(meter)
         return instruments
-
-
-def _version() -> str:
-    from otel_cache import __version__  # late: otel_cache's __init__ may be importing us
-
-    return __version__
