@@ -48,9 +48,7 @@ class ATTR:
     # get | set | delete | get_many | set_many | clear | invalidate_tags
     OPERATION: Final = "otel_cache.operation"
     EVICTION_REASON: Final = "otel_cache.eviction.reason"  # size | expired | deleted | rejected
-    LOCK_TYPE: Final = (
-        "otel_cache.lock.type"  # threading.Lock | threading.RLock | asyncio.Lock | single-flight
-    )
+    LOCK_TYPE: Final = "otel_cache.lock.type"  # threading.Lock | threading.RLock | single-flight
     BREAKER_STATE: Final = "otel_cache.circuit_breaker.state"
     BREAKER_SIDE: Final = "otel_cache.circuit_breaker.side"  # read | write
     UNREADABLE_REASON: Final = "otel_cache.unreadable.reason"  # decode | type
