@@ -13,8 +13,8 @@ Time budget, both APIs: a one-server pool waits at most half of ``redis_timeout`
 a free connection when all ``redis_max_connections`` are busy, so a call over a pooled
 connection takes at most 1.5x ``redis_timeout``; one that opens a connection adds up
 to ``redis_connect_timeout`` per attempt. (A deadline around every async call,
-``asyncio.timeout``, would bound connecting too, but costs about 6 us per call, a timer
-armed and cancelled: not worth it on the hot path.)
+``asyncio.timeout``, would bound connecting too, but costs several microseconds per
+call, a timer armed and cancelled: measured in ``docs/benchmarks.md``, not adopted.)
 
 From the URL (:mod:`otel_cache.core.redis_url`) it makes, for each use (the cache's
 data calls, the invalidation channel, the warmer's lease), a client of its own:
