@@ -63,6 +63,10 @@ def make(make_cache: Make, redis_url: str) -> Make:
     def factory(*, clock: Callable[[], float] = time.monotonic, **config: Any) -> CacheAdapter:
         config.setdefault("namespace", "ns")
         config.setdefault("redis_url", redis_url)
+        # Not the 0.25 s default: on a busy machine a first call (connect, HELLO) can take
+        # longer, and these tests are about the levels, not about timeouts.
+        config.setdefault("redis_timeout", 2.0)
+        config.setdefault("redis_connect_timeout", 2.0)
         return make_cache(CacheConfig(**config), clock=clock)
 
     return factory
