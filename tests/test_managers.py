@@ -29,6 +29,7 @@ from otel_cache import (
     reset_cache_managers,
 )
 from otel_cache.core.keys import query_key
+from tests.support.config import patient_config
 
 
 class TraversalQuery(BaseModel):
@@ -329,7 +330,7 @@ def test_configure_does_not_replace_existing_managers() -> None:
 
 
 async def test_configured_managers_share_results_through_redis(redis_url: str) -> None:
-    config = CacheConfig(redis_url=redis_url, namespace="test-managers")
+    config = patient_config(redis_url=redis_url, namespace="test-managers")
     configure_cache_managers(config)
     sync_cache = get_cache_manager()
     async_cache = get_async_cache_manager()
@@ -357,7 +358,7 @@ async def test_configured_managers_share_results_through_redis(redis_url: str) -
 
 
 async def test_results_come_back_from_redis_as_json_data(redis_url: str) -> None:
-    configure_cache_managers(CacheConfig(redis_url=redis_url, namespace="test-managers-json"))
+    configure_cache_managers(patient_config(redis_url=redis_url, namespace="test-managers-json"))
     await get_async_cache_manager().acache_query_result(_dict_query(), {"path": ("a", "b")})
     cache = get_cache_manager()
     cache.cache.l1.clear()  # as another process sees it, from Redis
@@ -365,7 +366,7 @@ async def test_results_come_back_from_redis_as_json_data(redis_url: str) -> None
 
 
 async def test_areset_closes_redis_managers(redis_url: str) -> None:
-    configure_cache_managers(CacheConfig(redis_url=redis_url, namespace="test-managers-reset"))
+    configure_cache_managers(patient_config(redis_url=redis_url, namespace="test-managers-reset"))
     old_async = get_async_cache_manager()
     old_sync = get_cache_manager()
     await old_async.acache_query_result(_model_query(), RESULT)

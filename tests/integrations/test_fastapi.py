@@ -39,6 +39,7 @@ from otel_cache.integrations.fastapi import (
 from otel_cache.warming import AsyncWarmer, CacheWarmer, ThreadWarmer
 from tests.integrations.asgi_client import serving
 from tests.support import ManualClock
+from tests.support.config import patient_config
 
 START = 1_700_000_000.0  # a Unix time for the injected clock
 
@@ -676,7 +677,7 @@ async def test_lifespan_refuses_what_is_not_a_warmer() -> None:
 
 
 async def test_cached_endpoint_with_redis_behind(redis_url: str) -> None:
-    shop = Shop(config=CacheConfig(redis_url=redis_url, namespace="svc"))
+    shop = Shop(config=patient_config(redis_url=redis_url, namespace="svc"))
     async with serving(shop.app) as client:
         first = await client.get("/async/items/12345", params={"q": "secret-token"})
         sync_first = await client.get("/sync/items/1")
@@ -717,7 +718,7 @@ async def test_instrument_app_traces_requests_and_cache_calls_without_receive_an
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    shop = Shop(config=CacheConfig(redis_url=redis_url))
+    shop = Shop(config=patient_config(redis_url=redis_url))
     instrument_app(shop.app, tracer_provider=provider)
     instrument_app(shop.app, tracer_provider=provider)  # idempotent
     try:

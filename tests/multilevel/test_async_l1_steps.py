@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from otel_cache import CacheConfig, MultiLevelCache
+from otel_cache import MultiLevelCache
+from tests.support.config import patient_config
 
 pytestmark = pytest.mark.redis
 
@@ -25,7 +26,7 @@ WAIT = 10.0
 @pytest.fixture
 async def cache(redis_url: str) -> AsyncIterator[MultiLevelCache[str, Any]]:
     cache: MultiLevelCache[str, Any] = MultiLevelCache(
-        CacheConfig(redis_url=redis_url, namespace="steps"), async_mode=True
+        patient_config(redis_url=redis_url, namespace="steps"), async_mode=True
     )
     await cache.aput("warm", 0)  # the channel is up, the client connected
     yield cache

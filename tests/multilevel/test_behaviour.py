@@ -34,7 +34,6 @@ from otel_cache import (
     NO_EXPIRY,
     AsyncLRUCache,
     CacheClosedError,
-    CacheConfig,
     CacheError,
     CacheKeyError,
     InvalidTTLError,
@@ -42,6 +41,7 @@ from otel_cache import (
 )
 from tests.multilevel.adapters import CacheAdapter
 from tests.support import ManualClock
+from tests.support.config import patient_config
 
 MISS: Any = object()
 L1_MAX_BYTES = 16_384
@@ -111,7 +111,7 @@ async def cache(request: pytest.FixtureRequest, manual_clock: ManualClock) -> As
             url = request.getfixturevalue("redis_url")
         elif kind == "cluster":
             url = request.getfixturevalue("redis_cluster_url")
-        config = CacheConfig(
+        config = patient_config(
             redis_url=url, l1_max_bytes=L1_MAX_BYTES, default_ttl=DEFAULT_TTL, namespace="behaviour"
         )
         target = MultiLevelCache(config, async_mode=api == "async", clock=manual_clock)

@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 import redis
 
-from otel_cache import CacheConfig, MultiLevelCache
+from otel_cache import MultiLevelCache
 from otel_cache.multilevel.steps import L1Step, L2Delete, L2Get, L2GetMany, L2Step
 from tests.support import ManualClock
+from tests.support.config import patient_config
 
 pytestmark = pytest.mark.redis
 
@@ -25,7 +26,7 @@ MISS: Any = object()
 
 @pytest.fixture
 def cache(redis_url: str) -> Iterator[MultiLevelCache[Any, Any]]:
-    cache: MultiLevelCache[Any, Any] = MultiLevelCache(CacheConfig(redis_url=redis_url, namespace="fg"))
+    cache: MultiLevelCache[Any, Any] = MultiLevelCache(patient_config(redis_url=redis_url, namespace="fg"))
     yield cache
     cache.close()
 
@@ -112,7 +113,7 @@ def test_unraced_read_fills_l1(cache: MultiLevelCache[Any, Any]) -> None:
 
 def test_fill_ttl_counts_from_when_the_read_was_sent(redis_url: str, manual_clock: ManualClock) -> None:
     cache: MultiLevelCache[Any, Any] = MultiLevelCache(
-        CacheConfig(redis_url=redis_url, namespace="fg"), clock=manual_clock
+        patient_config(redis_url=redis_url, namespace="fg"), clock=manual_clock
     )
     try:
         cache.put("k", "v", ttl=30)

@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from otel_cache import CacheConfig, MultiLevelCache
+from otel_cache import MultiLevelCache
+from tests.support.config import patient_config
 
 pytestmark = pytest.mark.redis
 
@@ -42,7 +43,7 @@ async def suspensions(coro: Coroutine[Any, Any, Any]) -> tuple[int, Any]:
 @pytest.fixture
 async def cache(redis_url: str) -> AsyncIterator[MultiLevelCache[str, Any]]:
     cache: MultiLevelCache[str, Any] = MultiLevelCache(
-        CacheConfig(redis_url=redis_url, namespace="passes"), async_mode=True
+        patient_config(redis_url=redis_url, namespace="passes"), async_mode=True
     )
     await cache.aput_many({f"k{i}": {"i": i} for i in range(100)})  # also subscribes and connects
     cache.l1.clear()

@@ -22,6 +22,7 @@ from otel_cache import CacheConfig, MultiLevelCache
 from otel_cache.core.coherence import channel_name
 from tests.support import RedisServer
 from tests.support.cache_process import CacheProcess
+from tests.support.config import PATIENT_TIMEOUT, patient_config
 from tests.support.stored import payload
 
 BOUND = 10.0  # seconds; far above the figures in docs/benchmarks.md, for a busy machine
@@ -54,9 +55,24 @@ def raw(server: RedisServer) -> Iterator[redis.Redis]:
 
 @pytest.fixture(params=[("sync", "async"), ("async", "sync")], ids=["sync-to-async", "async-to-sync"])
 def pair(request: pytest.FixtureRequest, server: RedisServer) -> Iterator[tuple[CacheProcess, CacheProcess]]:
-    writer_api, reader_api = request.param
-    writer = CacheProcess(server.url, namespace="co", api=writer_api)
-    reader = CacheProcess(server.url, namespace="co", api=reader_api)
+    """A writer and a reader process, both subscribed, with patient Redis timeouts."""
+    yield from _subscribed_pair(server, request.param, redis_timeout=PATIENT_TIMEOUT)
+
+
+@pytest.fixture(params=[("sync", "async"), ("async", "sync")], ids=["sync-to-async", "async-to-sync"])
+def hasty_pair(
+    request: pytest.FixtureRequest, server: RedisServer
+) -> Iterator[tuple[CacheProcess, CacheProcess]]:
+    """As :func:`pair`, with a 0.2 s Redis timeout: for tests that pause Redis past it."""
+    yield from _subscribed_pair(server, request.param, redis_timeout=0.2)
+
+
+def _subscribed_pair(
+    server: RedisServer, apis: tuple[str, str], *, redis_timeout: float
+) -> Iterator[tuple[CacheProcess, CacheProcess]]:
+    writer_api, reader_api = apis
+    writer = CacheProcess(server.url, namespace="co", api=writer_api, redis_timeout=redis_timeout)
+    reader = CacheProcess(server.url, namespace="co", api=reader_api, redis_timeout=redis_timeout)
     try:
         for process in (writer, reader):  # a first Redis call subscribes to the channel
             assert process.call("get", "warm-up") == FOUND_NOTHING
@@ -147,9 +163,9 @@ def test_a_restarted_redis_leaves_no_old_copy_in_any_process(
 
 
 def test_writes_that_failed_during_an_outage_are_repaired_for_every_process(
-    pair: tuple[CacheProcess, CacheProcess], server: RedisServer, raw: redis.Redis
+    hasty_pair: tuple[CacheProcess, CacheProcess], server: RedisServer, raw: redis.Redis
 ) -> None:
-    writer, reader = pair
+    writer, reader = hasty_pair
     writer.call("put", "user:1", "to be deleted")
     writer.call("put", "user:2", "old")
     eventually(lambda: reader.call("coherence")["received_keys"] >= 2, "both writes were announced")
@@ -180,7 +196,7 @@ def test_writes_that_failed_during_an_outage_are_repaired_for_every_process(
 
 
 async def test_garbage_and_newer_messages_are_counted_and_ignored(redis_url: str) -> None:
-    config = CacheConfig(redis_url=redis_url, namespace="garbage")
+    config = patient_config(redis_url=redis_url, namespace="garbage")
     reader: MultiLevelCache[str, Any] = MultiLevelCache(config, async_mode=True)
     writer: MultiLevelCache[str, Any] = MultiLevelCache(config, async_mode=True)
     raw = redis.asyncio.Redis.from_url(redis_url)
@@ -209,7 +225,7 @@ async def test_garbage_and_newer_messages_are_counted_and_ignored(redis_url: str
 
 
 def test_a_burst_of_writes_is_batched_into_few_messages(redis_url: str) -> None:
-    with MultiLevelCache(CacheConfig(redis_url=redis_url, namespace="burst")) as cache:
+    with MultiLevelCache(patient_config(redis_url=redis_url, namespace="burst")) as cache:
         cache.put_many({f"k{i}": i for i in range(100)})
         coherence = cache.tiers.coherence
         assert coherence is not None
@@ -227,7 +243,7 @@ async def test_threads_and_coroutines_first_using_a_cache_at_once_open_one_chann
 
     before = channel_threads()
     for _ in range(5):
-        config = CacheConfig(redis_url=redis_url, namespace="race-open", name="race-open")
+        config = patient_config(redis_url=redis_url, namespace="race-open", name="race-open")
         cache: MultiLevelCache[str, int] = MultiLevelCache(config, async_mode=async_mode)
         start = threading.Barrier(3)
 
@@ -265,7 +281,7 @@ async def test_concurrent_writers_of_one_key_leave_l1_and_redis_agreeing(
 ) -> None:
     raw = redis.Redis.from_url(redis_url)
     cache: MultiLevelCache[str, Any] = MultiLevelCache(
-        CacheConfig(redis_url=redis_url, namespace="race"), async_mode=async_mode
+        patient_config(redis_url=redis_url, namespace="race"), async_mode=async_mode
     )
     try:
         for trial in range(20):

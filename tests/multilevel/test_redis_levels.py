@@ -40,6 +40,7 @@ from otel_cache import (
 from otel_cache.core.ttl import MAX_TTL
 from tests.multilevel.adapters import CacheAdapter
 from tests.support import ManualClock, RedisServer
+from tests.support.config import patient_config
 from tests.support.stored import payload, payloads
 
 MISS: Any = object()
@@ -63,11 +64,7 @@ def make(make_cache: Make, redis_url: str) -> Make:
     def factory(*, clock: Callable[[], float] = time.monotonic, **config: Any) -> CacheAdapter:
         config.setdefault("namespace", "ns")
         config.setdefault("redis_url", redis_url)
-        # Not the 0.25 s default: on a busy machine a first call (connect, HELLO) can take
-        # longer, and these tests are about the levels, not about timeouts.
-        config.setdefault("redis_timeout", 2.0)
-        config.setdefault("redis_connect_timeout", 2.0)
-        return make_cache(CacheConfig(**config), clock=clock)
+        return make_cache(patient_config(**config), clock=clock)
 
     return factory
 
@@ -208,7 +205,7 @@ async def test_a_second_cache_reads_what_the_first_wrote(make: Make) -> None:
 async def test_without_invalidation_a_second_cache_keeps_its_copy_for_its_l1_ttl(
     make_cache: Make, redis_url: str
 ) -> None:
-    config = CacheConfig(redis_url=redis_url, namespace="ns", invalidation=False)
+    config = patient_config(redis_url=redis_url, namespace="ns", invalidation=False)
     writer, reader = make_cache(config), make_cache(config)
     await writer.put("a", [1])
     assert await reader.get("a") == [1]
@@ -448,7 +445,7 @@ async def test_json_refuses_values_it_would_give_back_changed(
 
 @pytest.mark.timeout(2)
 def test_self_referencing_value_is_refused_not_hung(redis_url: str) -> None:
-    cache: MultiLevelCache[Any, Any] = MultiLevelCache(CacheConfig(redis_url=redis_url, namespace="ns"))
+    cache: MultiLevelCache[Any, Any] = MultiLevelCache(patient_config(redis_url=redis_url, namespace="ns"))
     try:
         loop: list[Any] = []
         loop.append(loop)
@@ -520,7 +517,7 @@ def password_server() -> Iterator[RedisServer]:
 @pytest.mark.redis
 async def test_password_in_the_url_authenticates(make_cache: Make, password_server: RedisServer) -> None:
     assert ":s3cret@" in password_server.url
-    cache = make_cache(CacheConfig(redis_url=password_server.url))
+    cache = make_cache(patient_config(redis_url=password_server.url))
     await cache.put("a", 1)
     cache.l1.clear()
     assert await cache.get("a") == 1
@@ -531,7 +528,7 @@ async def test_password_in_the_url_authenticates(make_cache: Make, password_serv
 @pytest.mark.redis
 async def test_wrong_password_degrades_to_a_miss(make_cache: Make, password_server: RedisServer) -> None:
     url = password_server.url.replace("s3cret", "wrong")
-    cache = make_cache(CacheConfig(redis_url=url))
+    cache = make_cache(patient_config(redis_url=url))
     assert await cache.get("a", MISS) is MISS
     assert await cache.put("a", 1) is False  # the invalidation channel is down too: L1 takes no copy
     assert cache.l1.get("a", MISS) is MISS

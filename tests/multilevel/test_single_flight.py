@@ -19,6 +19,7 @@ import redis
 
 from otel_cache import CacheConfig, MultiLevelCache
 from tests.support import RedisServer
+from tests.support.config import patient_config
 
 WAIT = 10.0
 
@@ -30,7 +31,7 @@ class LoadError(Exception):
 @pytest.fixture(params=["l1", pytest.param("redis", marks=pytest.mark.redis)])
 def config(request: pytest.FixtureRequest) -> CacheConfig:
     url = request.getfixturevalue("redis_url") if request.param == "redis" else None
-    return CacheConfig(redis_url=url, namespace="sf")
+    return patient_config(redis_url=url, namespace="sf")
 
 
 @pytest.fixture

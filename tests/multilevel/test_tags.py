@@ -13,6 +13,7 @@ from otel_cache import CacheConfig, CacheKeyError, MultiLevelCache
 from tests.multilevel.adapters import CacheAdapter
 from tests.support import RedisServer
 from tests.support.cache_process import CacheProcess
+from tests.support.config import patient_config
 
 MISS: Any = object()
 Make = Callable[..., CacheAdapter]
@@ -21,7 +22,7 @@ Make = Callable[..., CacheAdapter]
 @pytest.fixture(params=["l1", pytest.param("redis", marks=pytest.mark.redis)])
 def config(request: pytest.FixtureRequest) -> CacheConfig:
     url = request.getfixturevalue("redis_url") if request.param == "redis" else None
-    return CacheConfig(redis_url=url, namespace="tags")
+    return patient_config(redis_url=url, namespace="tags")
 
 
 async def test_invalidating_a_tag_removes_every_entry_that_carries_it(
@@ -61,7 +62,7 @@ async def test_tags_must_be_non_empty_strings(make_cache: Make, config: CacheCon
 
 @pytest.mark.redis
 async def test_tag_sets_live_in_redis_as_long_as_their_entries(make_cache: Make, redis_url: str) -> None:
-    cache = make_cache(CacheConfig(redis_url=redis_url, namespace="tags"))
+    cache = make_cache(patient_config(redis_url=redis_url, namespace="tags"))
     raw = redis.Redis.from_url(redis_url)
     try:
         await cache.put("short", 1, ttl=10, tags=["t"])

@@ -6,7 +6,7 @@
         other.call("l1", "k")           # what its L1 holds, without going to Redis
         other.call("coherence")         # its invalidation counters
 
-The child runs ``python -m tests.support.cache_process URL NAMESPACE API``: one JSON
+The child runs ``python -m tests.support.cache_process URL NAMESPACE API TIMEOUT``: one JSON
 request per line on stdin, one JSON reply per line on stdout. With ``api="async"``
 every call runs on the child's event loop (the listener is a task there); with
 ``"sync"`` on its main thread (the listener is a thread). One request loop serves both.
@@ -25,6 +25,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
+from tests.support.config import PATIENT_TIMEOUT
+
 ROOT = Path(__file__).resolve().parents[2]
 MISSING: Any = object()
 
@@ -32,10 +34,11 @@ MISSING: Any = object()
 class CacheProcess:
     """A child process holding one cache; :meth:`call` runs an operation there."""
 
-    def __init__(self, url: str, *, namespace: str, api: str) -> None:
+    def __init__(self, url: str, *, namespace: str, api: str, redis_timeout: float = PATIENT_TIMEOUT) -> None:
+        """``redis_timeout`` is the child's Redis command and connect timeout."""
         self.api = api
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.support.cache_process", url, namespace, api],
+            [sys.executable, "-m", "tests.support.cache_process", url, namespace, api, str(redis_timeout)],
             cwd=ROOT,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -115,9 +118,14 @@ def _reply(out: IO[str], op: str, result: Any) -> None:
 def main() -> None:
     from otel_cache import CacheConfig, MultiLevelCache
 
-    url, namespace, api = sys.argv[1:4]
+    url, namespace, api, timeout = sys.argv[1:5]
     cache: Any = MultiLevelCache(
-        CacheConfig(redis_url=url, namespace=namespace, redis_timeout=0.2, redis_connect_timeout=0.5),
+        CacheConfig(
+            redis_url=url,
+            namespace=namespace,
+            redis_timeout=float(timeout),
+            redis_connect_timeout=float(timeout),
+        ),
         async_mode=api == "async",
     )
     loop = asyncio.new_event_loop()  # the async API's calls (and its listener task) run here

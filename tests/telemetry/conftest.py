@@ -29,10 +29,11 @@ from typing import Any
 
 import pytest
 
-from otel_cache import AsyncLRUCache, CacheConfig, MultiLevelCache
+from otel_cache import AsyncLRUCache, MultiLevelCache
 from otel_cache.telemetry import hooks
 from otel_cache.warming import AsyncWarmer, ThreadWarmer
 from tests.support import RedisServer
+from tests.support.config import patient_config
 from tests.telemetry.telemetry_helpers import Telemetry, hold_lock
 
 _names = itertools.count()
@@ -67,12 +68,13 @@ def api(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 async def make_cache() -> AsyncIterator[Callable[..., Any]]:
-    """``make(async_mode=..., clock=..., **config)``: a ``MultiLevelCache``; all closed after the test."""
+    """``make(async_mode=..., clock=..., **config)``: a ``MultiLevelCache`` (patient timeouts
+    unless named); all closed after the test."""
     made: list[MultiLevelCache[Any, Any]] = []
 
     def make(*, async_mode: bool, clock: Callable[[], float] = time.monotonic, **config: Any) -> Any:
         cache: MultiLevelCache[Any, Any] = MultiLevelCache(
-            CacheConfig(**config), async_mode=async_mode, clock=clock
+            patient_config(**config), async_mode=async_mode, clock=clock
         )
         made.append(cache)
         return cache

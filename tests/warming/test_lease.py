@@ -40,13 +40,14 @@ from otel_cache.warming.lease import (
     validate_lease_ttl,
 )
 from tests.support import ManualClock, RedisServer
+from tests.support.config import patient_config
 from tests.warming.helpers import PREFIX, Shell, eventually, warmer_tasks, warmer_threads
 from tests.warming.lease_process import loads_key
 
 pytestmark = pytest.mark.timeout(60)
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFIG = CacheConfig(redis_url="redis://127.0.0.1:1/0", namespace="app")
+CONFIG = patient_config(redis_url="redis://127.0.0.1:1/0", namespace="app")
 FAST = 0.02  # seconds between runs
 SHORT_LEASE = 0.5  # for hand-over tests: they wait for the new leader, they never time it
 STEADY_LEASE = 3.0  # for "only one warms": a renewal may be held up 2 s before the term ends
@@ -432,7 +433,7 @@ def pair(
 async def test_two_warmers_of_one_name_warm_in_one_only_and_hand_over_on_stop(
     shell: Shell, make_cache: Any, redis_url: str, namespace: str, raw_redis: redis.Redis
 ) -> None:
-    config = CacheConfig(redis_url=redis_url, namespace=namespace, invalidation=False)
+    config = patient_config(redis_url=redis_url, namespace=namespace, invalidation=False)
     (first, first_loads), (second, second_loads) = pair(shell, make_cache, config, lease_ttl=STEADY_LEASE)
     key = lease_key(namespace, "users")
     try:
@@ -472,7 +473,7 @@ async def test_two_warmers_of_one_name_warm_in_one_only_and_hand_over_on_stop(
 async def test_a_leader_whose_key_was_taken_stops_warming_until_it_leads_again(
     shell: Shell, make_cache: Any, redis_url: str, namespace: str, raw_redis: redis.Redis
 ) -> None:
-    config = CacheConfig(redis_url=redis_url, namespace=namespace, invalidation=False)
+    config = patient_config(redis_url=redis_url, namespace=namespace, invalidation=False)
     loader = CountingLoader()
     warmer = shell.make(make_cache(config), loader, ["a"], interval=FAST, name="users", lease_ttl=SHORT_LEASE)
     key = lease_key(namespace, "users")
@@ -528,7 +529,7 @@ async def test_a_redis_outage_stops_warming_and_the_lease_is_taken_again_after_i
 async def test_stop_from_inside_the_loader_ends_the_warmer_and_releases_the_lease(
     shell: Shell, make_cache: Any, redis_url: str, namespace: str, raw_redis: redis.Redis
 ) -> None:
-    config = CacheConfig(redis_url=redis_url, namespace=namespace, invalidation=False)
+    config = patient_config(redis_url=redis_url, namespace=namespace, invalidation=False)
     warmer: Any = None
     stopped: list[object] = []
 
@@ -554,7 +555,7 @@ async def test_stop_from_inside_the_loader_ends_the_warmer_and_releases_the_leas
 async def test_warmers_of_different_names_lead_each_their_own(
     shell: Shell, make_cache: Any, redis_url: str, namespace: str
 ) -> None:
-    config = CacheConfig(redis_url=redis_url, namespace=namespace, invalidation=False)
+    config = patient_config(redis_url=redis_url, namespace=namespace, invalidation=False)
     loaders = [CountingLoader(), CountingLoader()]
     warmers = [
         shell.make(make_cache(config), loader, ["a"], interval=FAST, name=name, lease_ttl=STEADY_LEASE)
@@ -574,7 +575,7 @@ async def test_warmers_of_different_names_lead_each_their_own(
 async def test_leader_election_false_warms_in_every_process(
     shell: Shell, make_cache: Any, redis_url: str, namespace: str, raw_redis: redis.Redis
 ) -> None:
-    config = CacheConfig(redis_url=redis_url, namespace=namespace, invalidation=False)
+    config = patient_config(redis_url=redis_url, namespace=namespace, invalidation=False)
     warmers = pair(shell, make_cache, config, leader_election=False)
     try:
         for warmer, _ in warmers:
@@ -714,7 +715,7 @@ async def test_in_many_processes_one_warms_and_another_takes_over_when_it_dies_o
 async def test_on_a_redis_cluster_one_warmer_of_two_leads(
     shell: Shell, make_cache: Any, redis_cluster_url: str, namespace: str
 ) -> None:
-    config = CacheConfig(redis_url=redis_cluster_url, namespace=namespace, invalidation=False)
+    config = patient_config(redis_url=redis_cluster_url, namespace=namespace, invalidation=False)
     (first, first_loads), (second, second_loads) = pair(shell, make_cache, config, lease_ttl=STEADY_LEASE)
     try:
         await shell.start(first)
