@@ -120,6 +120,12 @@ def _sum_rate(metric: str, by: str, extra: str = "") -> str:
     return f"sum by ({by}) ({_rate(metric, extra)})"
 
 
+def _breaker_in(state: str) -> str:
+    """1 for each breaker (mode, side, node) in ``state``, else 0."""
+    series = _selector(_name(METRICS.BREAKER_STATE), f'otel_cache_circuit_breaker_state="{state}"')
+    return f"max by (mode, otel_cache_circuit_breaker_side, server_address, server_port) ({series})"
+
+
 def _quantile(q: float, histogram: str, by: str, extra: str = "") -> str:
     return f"histogram_quantile({q}, {_sum_rate(f'{histogram}_bucket', f'{by}, le', extra)})"
 
@@ -454,8 +460,8 @@ def _row_redis() -> list[cog_builder.Builder[dashboard_model.Panel]]:
         .with_target(
             _target(
                 "A",
-                "max by (mode, otel_cache_circuit_breaker_side, server_address, server_port) "
-                f"({_selector(_name(METRICS.BREAKER_STATE))})",
+                # A series per state (1 for the current one), folded into 0 closed, 1 open, 2 half-open.
+                f"{_breaker_in('open')} + 2 * {_breaker_in('half_open')}",
                 "{{mode}} {{otel_cache_circuit_breaker_side}} {{server_address}} {{server_port}}",
             )
         )

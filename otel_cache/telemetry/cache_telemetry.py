@@ -37,6 +37,7 @@ from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from otel_cache._version import __version__
+from otel_cache.core.breaker import BreakerState
 from otel_cache.errors import BackendError
 from otel_cache.telemetry import hooks
 from otel_cache.telemetry.names import (
@@ -53,6 +54,11 @@ __all__ = ["CacheTelemetry"]
 
 _perf_counter = time.perf_counter
 _RECENT_LEADERS = 1024
+_STATE_NAMES = {
+    BreakerState.CLOSED: "closed",
+    BreakerState.OPEN: "open",
+    BreakerState.HALF_OPEN: "half_open",
+}
 
 
 def _suppressed() -> bool:
@@ -469,7 +475,8 @@ def _channel_up(item: Any) -> Iterator[Observation]:
 
 def _breaker_state(item: Any) -> Iterator[Observation]:
     """The breakers of reads and of writes (``otel_cache.circuit_breaker.side``): of the whole,
-    and on a cluster one series per node in use (``server.*``)."""
+    and on a cluster one set per node in use (``server.*``); a series per state, 1 for the
+    breaker's current one (an alert reads ``{state="open"} == 1``, a sum counts open breakers)."""
     tiers = getattr(item, "tiers", None)
     if tiers is None or not tiers.l2_enabled:
         return
@@ -480,7 +487,10 @@ def _breaker_state(item: Any) -> Iterator[Observation]:
             if node is not None:
                 host, _, port = node.rpartition(":")
                 attributes |= {ATTR.SERVER_ADDRESS: host, ATTR.SERVER_PORT: int(port or 0)}
-            yield Observation(int(breaker.state), attributes)
+            for state in BreakerState:
+                yield Observation(
+                    int(breaker.state is state), {**attributes, ATTR.BREAKER_STATE: _STATE_NAMES[state]}
+                )
 
 
 def _lock_contended(item: Any) -> Iterator[Observation]:

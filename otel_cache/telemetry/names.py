@@ -49,7 +49,7 @@ class ATTR:
     OPERATION: Final = "otel_cache.operation"
     EVICTION_REASON: Final = "otel_cache.eviction.reason"  # size | expired | deleted | rejected
     LOCK_TYPE: Final = "otel_cache.lock.type"  # threading.Lock | threading.RLock | single-flight
-    BREAKER_STATE: Final = "otel_cache.circuit_breaker.state"
+    BREAKER_STATE: Final = "otel_cache.circuit_breaker.state"  # closed | open | half_open
     BREAKER_SIDE: Final = "otel_cache.circuit_breaker.side"  # read | write
     UNREADABLE_REASON: Final = "otel_cache.unreadable.reason"  # decode | type
     IGNORED_REASON: Final = "otel_cache.invalidation.reason"  # garbage | version
@@ -115,8 +115,10 @@ class METRICS:
     EVICTIONS: Final = MetricSpec(
         "otel_cache.evictions", "observable_counter", "{entry}", "Entries that left L1, by reason."
     )
+    # Not OpenTelemetry's ``*.count`` habit for up-down counters: Prometheus reads a ``_count``
+    # suffix as a histogram's or summary's (``promtool check metrics`` flags it).
     ENTRIES: Final = MetricSpec(
-        "otel_cache.entry.count", "observable_up_down_counter", "{entry}", "Entries held in L1."
+        "otel_cache.entries", "observable_up_down_counter", "{entry}", "Entries held in L1."
     )
     MEMORY: Final = MetricSpec(
         "otel_cache.memory.usage",
@@ -195,7 +197,8 @@ class METRICS:
         "otel_cache.circuit_breaker.state",
         "observable_gauge",
         "{state}",
-        "Circuit breaker state: 0 closed, 1 open, 2 half-open.",
+        "Circuit breaker state: one series per state (closed, open, half_open), 1 for the current"
+        " one and 0 for the others.",
     )
     LOCK_WAIT: Final = MetricSpec(
         "otel_cache.lock.wait.duration",

@@ -60,6 +60,16 @@ def value_of(metrics: dict[str, Any], spec: MetricSpec, **match: str) -> Any:
     return point(metrics, spec.name, **match).value
 
 
+def breaker_state(metrics: dict[str, Any], **match: str) -> str:
+    """The one state whose series is 1, after checking that there is a series per state."""
+    found = points(metrics, METRICS.BREAKER_STATE.name, **match)
+    series = {p.attributes[ATTR.BREAKER_STATE]: p.value for p in found}
+    assert sorted(series) == ["closed", "half_open", "open"]
+    (current,) = [state for state, value in series.items() if value == 1]
+    assert sum(series.values()) == 1
+    return current
+
+
 # -- the multi-level cache ------------------------------------------------------
 
 
@@ -99,7 +109,7 @@ async def test_multilevel_counters_after_a_known_sequence(
     assert value_of(metrics, METRICS.ENTRIES, **mine) == 1
     assert value_of(metrics, METRICS.MEMORY, **mine) > 0
     for side in ("read", "write"):
-        assert value_of(metrics, METRICS.BREAKER_STATE, **mine, otel_cache__circuit_breaker__side=side) == 0
+        assert breaker_state(metrics, **mine, otel_cache__circuit_breaker__side=side) == "closed"
     assert points(metrics, METRICS.L2_ERRORS.name, **mine) == []
     # No get_or_set: no load counters; no contention: no lock waits, contended == 0.
     assert points(metrics, METRICS.LOADS.name, **mine) == []
@@ -193,8 +203,8 @@ async def test_breaker_state_and_l2_errors_by_error_type(
     metrics = telemetry.metrics()
     reads = {**mine, "otel_cache__circuit_breaker__side": "read"}
     writes = {**mine, "otel_cache__circuit_breaker__side": "write"}
-    assert value_of(metrics, METRICS.BREAKER_STATE, **reads) == 0
-    assert value_of(metrics, METRICS.BREAKER_STATE, **writes) == 0
+    assert breaker_state(metrics, **reads) == "closed"
+    assert breaker_state(metrics, **writes) == "closed"
     assert points(metrics, METRICS.L2_ERRORS.name, **mine) == []
 
     fresh_redis_server.stop()
@@ -202,8 +212,8 @@ async def test_breaker_state_and_l2_errors_by_error_type(
     assert await call(cache, api, "get", "ukey-3") is None  # refused by the open breaker: no call
 
     metrics = telemetry.metrics()
-    assert value_of(metrics, METRICS.BREAKER_STATE, **reads) == 1
-    assert value_of(metrics, METRICS.BREAKER_STATE, **writes) == 1  # a dead server: both sides
+    assert breaker_state(metrics, **reads) == "open"
+    assert breaker_state(metrics, **writes) == "open"  # a dead server: both sides
     errors = points(metrics, METRICS.L2_ERRORS.name, **mine)
     assert [(p.attributes[ATTR.ERROR_TYPE], p.value) for p in errors] == [("ConnectionError", 1)]
     assert errors[0].attributes[ATTR.MODE] == api
