@@ -1,6 +1,8 @@
-"""Run the demo app of each mode in this process, and print the metric names its /metrics serves.
+"""Run the demo app of each mode in this process, and print what its /metrics serves.
 
-    python tests/deploy/export_probe.py REDIS_URL    # prints {"sync": [...], "async": [...]} as JSON
+    python tests/deploy/export_probe.py REDIS_URL
+    # prints {"sync": {"names": [...], "text": "..."}, "async": {...}} as JSON: the metric
+    # names and the whole scrape
 
 Run in a subprocess by ``test_dashboard.py``: the HTTP semantic-convention choice
 (``OTEL_SEMCONV_STABILITY_OPT_IN``) is read once per process, and the demo app owns
@@ -27,7 +29,7 @@ from otel_cache.demo.telemetry import DemoTelemetry
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)[{ ]", re.MULTILINE)
 
 
-async def _exported(mode: str, redis_url: str) -> list[str]:
+async def _exported(mode: str, redis_url: str) -> dict[str, object]:
     telemetry = DemoTelemetry.from_env(mode, environ={})
     settings = DemoSettings(mode, redis_url=redis_url, warm_keys=5, warm_interval=0.1)  # type: ignore[arg-type]
     app = create_app(mode, settings=settings, telemetry=telemetry)  # type: ignore[arg-type]
@@ -43,7 +45,7 @@ async def _exported(mode: str, redis_url: str) -> list[str]:
             text = (await client.get("/metrics")).text
     finally:
         telemetry.shutdown()
-    return sorted(set(_SAMPLE.findall(text)))
+    return {"names": sorted(set(_SAMPLE.findall(text))), "text": text}
 
 
 def main() -> None:

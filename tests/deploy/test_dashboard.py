@@ -13,6 +13,7 @@ import datetime
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -370,8 +371,9 @@ def test_the_variables_match_the_labels_prometheus_sets() -> None:
 
 
 @pytest.fixture(scope="module")
-def exported(redis_server: RedisServer) -> dict[str, set[str]]:
-    """Metric names the demo app of each mode serves on /metrics, after a few requests (with Redis)."""
+def probes(redis_server: RedisServer) -> dict[str, dict[str, Any]]:
+    """What the demo app of each mode serves on /metrics, after a few requests (with Redis):
+    ``{"names": [...], "text": "..."}`` (tests/deploy/export_probe.py)."""
     redis_server.flushall()
     result = subprocess.run(
         [sys.executable, str(Path(__file__).with_name("export_probe.py")), redis_server.url],
@@ -383,7 +385,45 @@ def exported(redis_server: RedisServer) -> dict[str, set[str]]:
         env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
     )
     assert result.returncode == 0, result.stderr
-    return {mode: set(names) for mode, names in json.loads(result.stdout.splitlines()[-1]).items()}
+    probes: dict[str, dict[str, Any]] = json.loads(result.stdout.splitlines()[-1])
+    return probes
+
+
+@pytest.fixture(scope="module")
+def exported(probes: dict[str, dict[str, Any]]) -> dict[str, set[str]]:
+    """Metric names the demo app of each mode serves on /metrics."""
+    return {mode: set(probe["names"]) for mode, probe in probes.items()}
+
+
+@pytest.fixture(scope="module")
+def scrapes(probes: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """The whole /metrics text of each mode."""
+    return {mode: str(probe["text"]) for mode, probe in probes.items()}
+
+
+def test_promtool_finds_nothing_to_lint_in_a_real_scrape(scrapes: dict[str, str]) -> None:
+    """``promtool check metrics`` (naming rules: no ``_count`` on a gauge, units, ``_total``) is
+    clean on every mode's /metrics; it is not on a scrape with the old ``entry_count`` name."""
+    promtool = shutil.which("promtool")
+    assert promtool is not None, "promtool is not installed: apt-get install -y prometheus"
+
+    def lint(text: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [promtool, "check", "metrics"],
+            input=text,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+
+    for mode, text in scrapes.items():
+        assert "otel_cache_entries{" in text
+        result = lint(text)
+        assert (result.returncode, result.stdout + result.stderr) == (0, ""), mode
+    renamed = lint(scrapes["sync"].replace("otel_cache_entries", "otel_cache_entry_count"))
+    assert renamed.returncode != 0
+    assert "otel_cache_entry_count" in renamed.stdout + renamed.stderr
 
 
 def test_the_demo_exports_every_metric_the_dashboard_queries(exported: dict[str, set[str]]) -> None:
