@@ -24,7 +24,7 @@ import promql_parser
 import pytest
 
 from dashboards.generate import DASHBOARD_PATH, JAEGER_UID, MODES, PROMETHEUS_UID, main, render
-from otel_cache.telemetry.names import ATTR, METRICS
+from otel_cache.telemetry.names import METRICS
 from tests.deploy.deploy_files import (
     DATASOURCES,
     DEMO_SERVICES,
@@ -34,31 +34,17 @@ from tests.deploy.deploy_files import (
     environment,
     load_yaml,
 )
+from tests.deploy.metric_names import LIBRARY_LABELS, SCRAPE_LABELS, allowed_metric_names
 from tests.support import RedisServer
 
 # Metrics the service exports that are not otel_cache's own.
-EXTERNAL_HISTOGRAMS = frozenset(
-    {
-        # opentelemetry-instrumentation-fastapi with OTEL_SEMCONV_STABILITY_OPT_IN=http:
-        # http.server.request.duration, unit s
-        "http_server_request_duration_seconds",
-    }
-)
-EXTERNAL_METRICS = frozenset(
-    {
-        "http_server_active_requests",  # opentelemetry-instrumentation-fastapi (stable semconv)
-        "target_info",  # the OpenTelemetry Prometheus exporters' resource
-        "up",  # Prometheus, per target
-    }
-)
-HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
-
 # Labels a query may name: otel_cache's attributes as Prometheus labels, the HTTP
 # server attributes, and the ones Prometheus adds (deploy/prometheus.yml).
-KNOWN_LABELS = frozenset(
-    {value.replace(".", "_") for key, value in vars(ATTR).items() if key.isupper()}
+KNOWN_LABELS = (
+    LIBRARY_LABELS
+    | SCRAPE_LABELS
     | {"http_request_method", "http_response_status_code", "http_route", "url_scheme"}
-    | {"le", "job", "instance", "mode", "source"}
+    | {"mode", "source"}
 )
 
 # Metrics the dashboard queries that the demo exports only once a rare event happened:
@@ -126,18 +112,6 @@ def _parsed() -> list[tuple[dict[str, Any], dict[str, Any], list[Any]]]:
     return [(panel, target, _nodes(_parse(target["expr"]))) for panel, target in _prometheus_targets()]
 
 
-def _allowed_metric_names() -> frozenset[str]:
-    names = set(EXTERNAL_METRICS)
-    for spec in METRICS.all():
-        if spec.kind == "histogram":
-            names.update(spec.prometheus_name + suffix for suffix in HISTOGRAM_SUFFIXES)
-        else:
-            names.add(spec.prometheus_name)
-    for histogram in EXTERNAL_HISTOGRAMS:
-        names.update(histogram + suffix for suffix in HISTOGRAM_SUFFIXES)
-    return frozenset(names)
-
-
 def _selected_metrics() -> set[str]:
     return {
         node.name
@@ -189,7 +163,7 @@ def test_every_prometheus_query_parses() -> None:
 
 
 def test_every_metric_queried_is_one_the_service_exports() -> None:
-    allowed = _allowed_metric_names()
+    allowed = allowed_metric_names()
     for panel, target, nodes in _parsed():
         for node in nodes:
             if isinstance(node, promql_parser.VectorSelector):
@@ -198,7 +172,7 @@ def test_every_metric_queried_is_one_the_service_exports() -> None:
 
 
 def test_the_metric_allowlist_check_is_not_vacuous() -> None:
-    allowed = _allowed_metric_names()
+    allowed = allowed_metric_names()
     assert "otel_cache_requests_total" in allowed
     assert "otel_cache_operation_duration_seconds_bucket" in allowed
     assert "otel_cache_operation_duration_seconds" not in allowed  # a histogram has no bare series
@@ -437,7 +411,7 @@ def test_the_demo_exports_otel_cache_metrics_under_the_names_of_names_py(
     exported: dict[str, set[str]],
 ) -> None:
     """MetricSpec.prometheus_name is what the exporter really writes (the allowlist is not a guess)."""
-    allowed = _allowed_metric_names()
+    allowed = allowed_metric_names()
     for mode, names in exported.items():
         ours = {name for name in names if name.startswith("otel_cache_")}
         assert ours, mode
