@@ -24,10 +24,11 @@ under ``suppress_instrumentation``.
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -74,7 +75,11 @@ class CacheTelemetry:
         tracer_provider: trace.TracerProvider | None = None,
         meter_provider: metrics.MeterProvider | None = None,
         record_key_hashes: bool = False,
+        on_first_attach: Callable[[], object] | None = None,
     ) -> None:
+        """``on_first_attach``: called once, when the first cache or warmer is attached."""
+        self._on_first_attach = on_first_attach
+        self._first_attach_lock = threading.Lock()
         version = __version__
         self.tracer = trace.get_tracer(
             INSTRUMENTATION_NAME, version, tracer_provider=tracer_provider, schema_url=SCHEMA_URL
@@ -143,6 +148,11 @@ class CacheTelemetry:
     # -- hooks.Handler ---------------------------------------------------------
 
     def attach(self, item: Any) -> None:
+        if self._on_first_attach is not None:
+            with self._first_attach_lock:
+                callback, self._on_first_attach = self._on_first_attach, None
+            if callback is not None:
+                callback()
         lock = _lock_of(item)
         if lock is None or item in self._listeners:
             return

@@ -20,7 +20,11 @@ Every cache and warmer, created before or after, is then observed (see
     also instrument redis-py with ``opentelemetry-instrumentation-redis`` when it
     is installed, so Redis commands appear as child spans of the L2 spans
     (default on). Set ``OTEL_SEMCONV_STABILITY_OPT_IN=database`` for the stable
-    database conventions.
+    database conventions. This happens when the first cache or warmer is created
+    (or at once if one exists), and only if nothing instrumented redis-py before:
+    under ``opentelemetry-instrument`` the Redis instrumentor, when installed, is
+    loaded like this one and in no set order, and instrumenting it here first would
+    make it warn "Attempting to instrument while already instrumented".
 
 ``instrument()`` is idempotent (BaseInstrumentor is a singleton);
 ``uninstrument()`` stops all of it.
@@ -54,14 +58,15 @@ class OtelCacheInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         record_hashes = kwargs.get("record_key_hashes")
         if record_hashes is None:
             record_hashes = os.environ.get("OTEL_CACHE_RECORD_KEY_HASHES", "").lower() in _TRUE
+        tracer_provider = kwargs.get("tracer_provider")
+        instrument_redis = kwargs.get("instrument_redis", True)
         handler = CacheTelemetry(
-            tracer_provider=kwargs.get("tracer_provider"),
+            tracer_provider=tracer_provider,
             meter_provider=kwargs.get("meter_provider"),
             record_key_hashes=bool(record_hashes),
+            on_first_attach=(lambda: self._instrument_redis(tracer_provider)) if instrument_redis else None,
         )
-        hooks.install(handler)
-        if kwargs.get("instrument_redis", True):
-            self._instrument_redis(kwargs.get("tracer_provider"))
+        hooks.install(handler)  # attaches the caches that exist: Redis is instrumented now if any
 
     def _uninstrument(self, **kwargs: Any) -> None:
         handler = hooks.uninstall()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib.metadata
 import itertools
 import json
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 from opentelemetry.instrumentation.redis import RedisInstrumentor
 
-from otel_cache import AsyncLRUCache
+from otel_cache import AsyncLRUCache, CacheConfig, MultiLevelCache
 from otel_cache.telemetry import hooks
 from otel_cache.telemetry.cache_telemetry import CacheTelemetry
 from otel_cache.telemetry.instrumentor import OtelCacheInstrumentor
@@ -224,10 +225,16 @@ async def test_record_key_hashes_from_the_environment(
 def test_instrument_redis_instruments_and_uninstruments_redis_py() -> None:
     redis_instrumentor = RedisInstrumentor()
     assert not redis_instrumentor.is_instrumented_by_opentelemetry
+    gc.collect()  # no cache of an earlier test left registered
+    assert hooks.registered() == []
     telemetry = Telemetry(instrument_redis=True)
     telemetry.instrument()
     try:
+        # Not before a cache exists: another instrumentor may still be about to do it.
+        assert not redis_instrumentor.is_instrumented_by_opentelemetry
+        cache: MultiLevelCache[str, Any] = MultiLevelCache(CacheConfig(name="first"))
         assert redis_instrumentor.is_instrumented_by_opentelemetry
+        cache.close()
     finally:
         telemetry.uninstrument()
         telemetry.shutdown()
@@ -281,13 +288,24 @@ def console_spans(stdout: str) -> list[dict[str, Any]]:
     return spans
 
 
-def test_opentelemetry_instrument_traces_a_cache_with_zero_code(redis_url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "disabled",
+    ["", "redis"],
+    ids=["redis-instrumentor-loaded-too", "redis-instrumentor-disabled"],
+)
+def test_opentelemetry_instrument_traces_a_cache_with_zero_code(
+    redis_url: str, tmp_path: Path, disabled: str
+) -> None:
+    """Redis spans nest under the cache's either way: from redis-py's own instrumentor (loaded by
+    ``opentelemetry-instrument`` in no set order with ours), or from ours when that one is disabled;
+    and nothing is instrumented twice (no "already instrumented" warning)."""
     script = tmp_path / "script.py"
     script.write_text(SCRIPT)
     cli = Path(sys.executable).parent / "opentelemetry-instrument"
     env = {key: value for key, value in os.environ.items() if not key.startswith("OTEL_")}
     env["OTEL_SERVICE_NAME"] = "test"
     env["OTEL_SEMCONV_STABILITY_OPT_IN"] = "database"
+    env["OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"] = disabled
     result = subprocess.run(
         [
             str(cli),
@@ -310,6 +328,7 @@ def test_opentelemetry_instrument_traces_a_cache_with_zero_code(redis_url: str, 
     )
     assert result.returncode == 0, result.stderr
     assert '"name": "otel_cache.l2 get"' in result.stdout, result.stdout + result.stderr
+    assert "already instrumented" not in result.stderr
 
     spans = console_spans(result.stdout)
     (get,) = (span for span in spans if span["name"] == GET_SPAN)
