@@ -145,16 +145,27 @@ class CacheConfig:
                 raise CacheConfigError(f"{name} must be a positive int, got {value!r}")
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> CacheConfig:
-        """Read ``OTEL_CACHE_*`` variables (unset or empty ones keep the default); ``overrides`` win."""
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        defaults: Mapping[str, object] | None = None,
+        **overrides: object,
+    ) -> CacheConfig:
+        """Read ``OTEL_CACHE_*`` variables (unset or empty ones keep the default).
+
+        Precedence, lowest first: the field's default, ``defaults`` (an app's own defaults),
+        the environment, ``overrides``.
+        """
         env = os.environ if environ is None else environ
-        values: dict[str, object] = {}
+        values: dict[str, object] = dict(defaults or {})
+        from_environment: set[str] = set()
         for f in fields(cls):
             raw = env.get(_PREFIX + f.name.upper())
             if raw is None or raw.strip() == "":
                 continue
             values[f.name] = _parse(f.name, raw.strip(), f.type)
-        from_environment = set(values)
+            from_environment.add(f.name)
         values.update(overrides)
         try:
             return cls(**values)  # type: ignore[arg-type]

@@ -21,7 +21,8 @@ state and one flight table per process, so a write or an invalidation through
 either API is seen by the other at once, and a thread and a coroutine missing the
 same query run its computation once. Each API has its own Redis client. The cache
 is created on first use from ``CacheConfig.from_env()`` (or from what
-:func:`configure_cache_managers` was given), named ``query-results``; its ``mode``
+:func:`configure_cache_managers` was given), named ``query-results`` unless
+``OTEL_CACHE_NAME`` names it; its ``mode``
 (a telemetry attribute) is that of the manager asked for first. Nothing is
 created at import time. Tests call :func:`reset_cache_managers` (or the async
 :func:`areset_cache_managers`) to start again.
@@ -30,7 +31,8 @@ created at import time. Tests call :func:`reset_cache_managers` (or the async
 from __future__ import annotations
 
 import threading
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from otel_cache.config import CacheConfig
@@ -139,6 +141,9 @@ class AsyncCacheManager(_QueryKeys):
         await self.cache.aclose()
 
 
+#: What the managers' cache is created with unless ``OTEL_CACHE_*`` says otherwise.
+DEFAULT_SETTINGS: Mapping[str, object] = MappingProxyType({"name": "query-results"})
+
 _lock = threading.Lock()
 _config: CacheConfig | None = None
 _cache: MultiLevelCache[str, Any] | None = None
@@ -159,7 +164,7 @@ def configure_cache_managers(config: CacheConfig | None) -> None:
 def _manager_config() -> CacheConfig:
     if _config is not None:
         return _config
-    return CacheConfig.from_env(name="query-results")
+    return CacheConfig.from_env(defaults=DEFAULT_SETTINGS)
 
 
 def _shared_cache(async_mode: bool) -> MultiLevelCache[str, Any]:

@@ -364,3 +364,14 @@ def test_config_is_frozen() -> None:
     config = CacheConfig()
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.name = "other"  # type: ignore[misc]
+
+
+def test_from_env_defaults_sit_between_the_fields_defaults_and_the_environment() -> None:
+    defaults = {"name": "app-default", "default_ttl": 60}
+    assert CacheConfig.from_env(environ={}, defaults=defaults).name == "app-default"
+    config = CacheConfig.from_env(environ={"OTEL_CACHE_NAME": "from-env"}, defaults=defaults)
+    assert (config.name, config.default_ttl) == ("from-env", 60)
+    overridden = CacheConfig.from_env(environ={"OTEL_CACHE_NAME": "from-env"}, defaults=defaults, name="x")
+    assert overridden.name == "x"
+    with pytest.raises(CacheConfigError, match="default_ttl"):
+        CacheConfig.from_env(environ={}, defaults={"default_ttl": -1})

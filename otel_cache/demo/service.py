@@ -121,6 +121,7 @@ class DemoSettings:
 def cache_config(settings: DemoSettings) -> CacheConfig:
     """The managers' config: ``OTEL_CACHE_*`` variables, then the settings, then the mode's lock."""
     overrides: dict[str, object] = {
+        "name": "query-results",
         "namespace": settings.namespace,
         "default_ttl": settings.ttl,
         "l1_max_entries": settings.l1_max_entries,
@@ -129,7 +130,7 @@ def cache_config(settings: DemoSettings) -> CacheConfig:
         overrides["redis_url"] = settings.redis_url
     overrides.update(settings.config_overrides)
     overrides["l1_lock"] = _LOCKS[settings.mode]  # the mode is the design: not overridable
-    return CacheConfig.from_env(None, name="query-results", **overrides)
+    return CacheConfig.from_env(None).with_changes(**overrides)
 
 
 @dataclass

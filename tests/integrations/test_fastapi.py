@@ -625,6 +625,19 @@ async def test_managers_made_before_startup_keep_their_config(caplog: pytest.Log
     assert "the managers' cache existed before startup" in caplog.text
 
 
+async def test_the_lifespan_honours_otel_cache_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_CACHE_NAME", "catalogue")
+    monkeypatch.setenv("OTEL_CACHE_DEFAULT_TTL", "42")
+    app = FastAPI(lifespan=otel_cache_lifespan(loop_monitor=False))
+    async with app.router.lifespan_context(app):
+        config = get_async_cache_manager().cache.config
+        assert (config.name, config.default_ttl) == ("catalogue", 42)
+        assert get_cache_manager().cache.config is config  # the sync manager, made on first use
+    monkeypatch.delenv("OTEL_CACHE_NAME")
+    async with app.router.lifespan_context(app):
+        assert get_async_cache_manager().cache.config.name == "query-results"
+
+
 async def test_a_bad_environment_fails_the_startup(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OTEL_CACHE_DEFAULT_TTL", "forever")
     app = FastAPI(lifespan=otel_cache_lifespan(loop_monitor=False))

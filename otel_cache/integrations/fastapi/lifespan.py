@@ -3,7 +3,7 @@
 ::
 
     app = FastAPI(lifespan=otel_cache_lifespan(
-        config=CacheConfig.from_env(name="query-results"),
+        config=CacheConfig.from_env(defaults={"name": "products"}),   # optional
         warmers=[lambda: CacheWarmer(get_async_cache_manager().cache, load, keys,
                                      interval=60, async_mode=True)],
         wrap=my_lifespan,                      # optional: the app's own lifespan, inside ours
@@ -12,11 +12,13 @@
 Startup, in order (shutdown is the reverse, and runs for whatever had started
 when a startup step fails)::
 
-    configure_cache_managers(config)     if config is given
-    get_async_cache_manager(), get_cache_manager()
-                                         created now (one cache, shared by both, in
-                                         ``mode``), so a bad OTEL_CACHE_* variable fails
-                                         the startup, not the first request
+    configure_cache_managers(config)     if config is given (else the managers' own:
+                                         ``OTEL_CACHE_*``, named ``query-results``
+                                         unless ``OTEL_CACHE_NAME`` names it)
+    get_async_cache_manager()            (``get_cache_manager()`` with ``mode="sync"``)
+                                         created now, so a bad OTEL_CACHE_* variable fails
+                                         the startup, not the first request; the other
+                                         manager, on first use, shares its cache
     EventLoopMonitor(**monitor_options).start()
                                          if loop_monitor and otel_cache.telemetry.loop_monitor
                                          is there; or the monitor you pass
@@ -128,8 +130,9 @@ def otel_cache_lifespan(
     """A lifespan for ``FastAPI(lifespan=...)`` (or Starlette) that runs otel_cache beside the app.
 
     Args:
-        config: the managers' config (default: ``CacheConfig.from_env(name="query-results")``).
-            Managers created before startup keep theirs.
+        config: the managers' config (default: theirs, ``CacheConfig.from_env()`` named
+            ``query-results`` unless ``OTEL_CACHE_NAME`` is set). Managers created before
+            startup keep theirs.
         warmers: warmers to start and stop, or factories returning them (called at startup).
         loop_monitor: ``True``: an ``EventLoopMonitor(**monitor_options)`` when
             :mod:`otel_cache.telemetry.loop_monitor` is installed; ``False``: none; or a
@@ -171,13 +174,9 @@ def otel_cache_lifespan(
 
 
 def _open_managers(config: CacheConfig | None, mode: str) -> None:
-    # The managers share one cache, whose mode is that of the one asked for first.
-    if mode == "sync":
-        cache = get_cache_manager().cache
-        get_async_cache_manager()
-    else:
-        cache = get_async_cache_manager().cache
-        get_cache_manager()
+    # The managers share one cache, whose mode is that of the one asked for first; the
+    # other manager is a thin wrapper, made when first asked for.
+    cache = get_cache_manager().cache if mode == "sync" else get_async_cache_manager().cache
     if config is not None and cache.config != config:
         log.warning("otel_cache_lifespan: the managers' cache existed before startup and keeps its config")
 
