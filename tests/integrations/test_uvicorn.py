@@ -1,8 +1,11 @@
-"""``examples/fastapi_app.py`` served by a real uvicorn process, with Redis behind, stopped cleanly."""
+"""``examples/fastapi_app.py`` served by a real uvicorn process, with Redis behind, stopped cleanly:
+run plainly, and under ``opentelemetry-instrument`` (zero code: the app also calls
+``instrument_app``, and nothing is instrumented twice) with the Prometheus exporter scraped."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -26,24 +29,53 @@ def _free_port() -> int:
 
 
 class Server:
-    """A uvicorn child process and where it logs."""
+    """A uvicorn child process and where it logs; ``metrics_url``: its Prometheus exporter's
+    (under ``opentelemetry-instrument``)."""
 
-    def __init__(self, process: subprocess.Popen[bytes], base_url: str, log: Path) -> None:
+    def __init__(
+        self, process: subprocess.Popen[bytes], base_url: str, log: Path, metrics_url: str | None
+    ) -> None:
         self.process = process
         self.base_url = base_url
         self.log = log
+        self.metrics_url = metrics_url
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
 
-@pytest.fixture
-def uvicorn_server(redis_url: str, tmp_path: Path) -> Iterator[Server]:
+@pytest.fixture(params=["uvicorn", "opentelemetry-instrument"])
+def uvicorn_server(request: pytest.FixtureRequest, redis_url: str, tmp_path: Path) -> Iterator[Server]:
     port = _free_port()
     log = tmp_path / "uvicorn.log"
-    env = {**os.environ, "OTEL_CACHE_REDIS_URL": redis_url, "OTEL_CACHE_NAMESPACE": "uvicorn-test"}
+    env = {key: value for key, value in os.environ.items() if not key.startswith("OTEL_")}
+    env |= {"OTEL_CACHE_REDIS_URL": redis_url, "OTEL_CACHE_NAMESPACE": "uvicorn-test"}
+    command = []
+    metrics_url = None
+    if request.param == "opentelemetry-instrument":
+        metrics_port = _free_port()
+        metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+        env |= {
+            "OTEL_SERVICE_NAME": "uvicorn-test",
+            # The stable HTTP conventions (http.server.request.duration in s), as docs/fastapi.md
+            # advises: the old ones' http_server_duration_milliseconds fails promtool's lint.
+            "OTEL_SEMCONV_STABILITY_OPT_IN": "http",
+            # Spans printed within 0.1 s: uvicorn ends by re-raising SIGTERM, so no exit-time flush.
+            "OTEL_BSP_SCHEDULE_DELAY": "100",
+            "OTEL_EXPORTER_PROMETHEUS_HOST": "127.0.0.1",
+            "OTEL_EXPORTER_PROMETHEUS_PORT": str(metrics_port),
+        }
+        command += [str(Path(sys.executable).parent / "opentelemetry-instrument")]
+        command += [
+            "--traces_exporter",
+            "console",
+            "--metrics_exporter",
+            "prometheus",
+            "--logs_exporter",
+            "none",
+        ]
     with log.open("wb") as sink:
-        command = [sys.executable, "-m", "uvicorn", "examples.fastapi_app:app", "--host", "127.0.0.1"]
+        command += [sys.executable, "-m", "uvicorn", "examples.fastapi_app:app", "--host", "127.0.0.1"]
         command += ["--port", str(port), "--no-access-log", "--lifespan", "on"]
         process = subprocess.Popen(
             command,
@@ -52,7 +84,7 @@ def uvicorn_server(redis_url: str, tmp_path: Path) -> Iterator[Server]:
             stdout=sink,
             stderr=subprocess.STDOUT,
         )
-    server = Server(process, f"http://127.0.0.1:{port}", log)
+    server = Server(process, f"http://127.0.0.1:{port}", log, metrics_url)
     try:
         _wait_until_ready(server)
         yield server
@@ -105,6 +137,9 @@ def test_example_app_under_uvicorn(uvicorn_server: Server) -> None:
         assert [r.headers["x-cache"] for r in sync] == ["MISS", "HIT"]
         assert client.get("/query/sync", params={"start": "e"}).status_code == 200
         assert client.get("/stats").json() == {"traversals": 5}
+        if uvicorn_server.metrics_url is not None:
+            _check_the_scrape(client.get(uvicorn_server.metrics_url).text)
+            _wait_for_output(uvicorn_server, '"name": "otel_cache.l2 get"')  # the console exporter's
 
     uvicorn_server.process.send_signal(signal.SIGTERM)
     # uvicorn shuts down gracefully, then re-raises the signal it caught (since 0.29): -SIGTERM.
@@ -114,3 +149,30 @@ def test_example_app_under_uvicorn(uvicorn_server: Server) -> None:
     assert "Application shutdown complete" in output
     assert "Traceback" not in output
     assert "ERROR" not in output
+    assert "already instrumented" not in output  # neither FastAPI nor redis-py twice
+    if uvicorn_server.metrics_url is not None:  # the console exporter printed the spans
+        assert '"name": "GET /traverse"' in output
+        assert '"name": "otel_cache.l2 get"' in output
+
+
+def _wait_for_output(server: Server, text: str) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while text not in server.output():
+        assert time.monotonic() < deadline, f"not in the output within {STARTUP_TIMEOUT} s: {text}"
+        time.sleep(0.05)
+
+
+def _check_the_scrape(text: str) -> None:
+    """The zero-code app's /metrics has the HTTP and cache metrics, and nothing promtool flags."""
+    assert "otel_cache_requests_total{" in text
+    assert 'otel_cache_name="query-results"' in text
+    assert (
+        "http_server_duration_milliseconds_bucket{" in text
+        or "http_server_request_duration_seconds_bucket{" in text
+    )
+    promtool = shutil.which("promtool")
+    assert promtool is not None, "promtool is not installed: apt-get install -y prometheus"
+    lint = subprocess.run(
+        [promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30, check=False
+    )
+    assert (lint.returncode, lint.stdout + lint.stderr) == (0, "")

@@ -11,6 +11,11 @@ little and cost much), and ``OtelCacheInstrumentor().instrument()``, so cache
 spans (L2 calls, loads, single-flight waits) nest under the request's server span.
 Both use the given providers, or the global ones. Idempotent, like the
 instrumentors; :func:`uninstrument_app` undoes both.
+
+Under ``opentelemetry-instrument`` there is no need to call it: the CLI instruments every
+FastAPI app (with its own options, ``OTEL_PYTHON_FASTAPI_*``) and otel_cache. Calling it
+anyway is harmless: an app the CLI instrumented is left as it is (no second middleware, no
+"already instrumented" warning), and otel_cache's instrumentation is already on.
 """
 
 from __future__ import annotations
@@ -49,13 +54,16 @@ def instrument_app(
     """
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
-    FastAPIInstrumentor.instrument_app(
-        app,
-        tracer_provider=tracer_provider,
-        meter_provider=meter_provider,
-        excluded_urls=excluded_urls,
-        exclude_spans=["receive", "send"],
-    )
+    # The flag FastAPIInstrumentor itself sets on an app it instrumented (also on every app
+    # made after the CLI's instrument()); it warns when asked again.
+    if not getattr(app, "_is_instrumented_by_opentelemetry", False):
+        FastAPIInstrumentor.instrument_app(
+            app,
+            tracer_provider=tracer_provider,
+            meter_provider=meter_provider,
+            excluded_urls=excluded_urls,
+            exclude_spans=["receive", "send"],
+        )
     try:
         from otel_cache.telemetry.instrumentor import OtelCacheInstrumentor
     except ImportError:  # pragma: no cover - the telemetry module ships with the package
