@@ -24,7 +24,8 @@ Every cache and warmer, created before or after, is then observed (see
     (or at once if one exists), and only if nothing instrumented redis-py before:
     under ``opentelemetry-instrument`` the Redis instrumentor, when installed, is
     loaded like this one and in no set order, and instrumenting it here first would
-    make it warn "Attempting to instrument while already instrumented".
+    make it warn "Attempting to instrument while already instrumented". Not at all
+    when ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`` names ``redis``.
 
 ``instrument()`` is idempotent (BaseInstrumentor is a singleton);
 ``uninstrument()`` stops all of it.
@@ -79,6 +80,9 @@ class OtelCacheInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             type(self)._redis_instrumented_here = False
 
     def _instrument_redis(self, tracer_provider: Any) -> None:
+        disabled = os.environ.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "")
+        if "redis" in (name.strip() for name in disabled.split(",")):
+            return
         try:
             from opentelemetry.instrumentation.redis import RedisInstrumentor
         except ImportError:
