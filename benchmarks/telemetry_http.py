@@ -17,7 +17,7 @@ counts spans and drops them; ``mp`` an SDK ``MeterProvider`` whose
 ``PeriodicExportingMetricReader`` collects every ``metric_interval_s`` (1 s: sixty times
 the SDK default, so collection costs are counted, not hidden) into an exporter that drops.
 
-The load (:func:`otel_cache.demo.loadgen.run_load`, ``path=PATH``: every request is the
+The load (:func:`otel_cache_demo.loadgen.run_load`, ``path=PATH``: every request is the
 same ``GET``, so after the first one every request is a cache hit) runs in this process,
 pinned to another CPU. Per round, the three servers are started fresh and warmed up
 (``warmup_s`` each, not counted); then each is loaded for a short slice (``slice_s``) in
@@ -320,7 +320,7 @@ def cpu_busy_s(cpu: int | None) -> float | None:
 
 
 def _warm(server: _Server, config: HttpConfig) -> int:
-    from otel_cache.demo.loadgen import LoadSpec, run_load
+    from otel_cache_demo.loadgen import LoadSpec, run_load
 
     warm = run_load(
         server.url, LoadSpec(concurrency=config.concurrency, duration_s=config.warmup_s, path=PATH)
@@ -329,7 +329,7 @@ def _warm(server: _Server, config: HttpConfig) -> int:
 
 
 def _slice(server: _Server, config: HttpConfig, round_: int, slice_: int, cpu: int | None) -> dict[str, Any]:
-    from otel_cache.demo.loadgen import LoadSpec, run_load
+    from otel_cache_demo.loadgen import LoadSpec, run_load
 
     cpu0, busy0 = process_cpu_s(server.process.pid), cpu_busy_s(cpu)
     result = run_load(
@@ -367,7 +367,7 @@ def _together(servers: Sequence[_Server], config: HttpConfig, round_: int) -> li
     """
     import asyncio
 
-    from otel_cache.demo.loadgen import LoadSpec, arun_load
+    from otel_cache_demo.loadgen import LoadSpec, arun_load
 
     spec = LoadSpec(concurrency=config.concurrency, duration_s=config.together_s, path=PATH)
 

@@ -78,7 +78,7 @@ DASHBOARD_PATH = Path(__file__).with_name(f"{DASHBOARD_UID}.json")
 PROMETHEUS_UID = "prometheus"  # deploy/grafana/provisioning/datasources/datasources.yaml
 JAEGER_UID = "jaeger"
 MODES = ("sync", "async")
-# service.name of each demo service (otel_cache.demo.telemetry; OTEL_SERVICE_NAME in
+# service.name of each demo service (otel_cache_demo.telemetry; OTEL_SERVICE_NAME in
 # docker-compose.yml): Jaeger searches by it.
 SERVICE_NAME = "otel-cache-demo-{mode}"
 SOURCES = ("collector", "scrape")

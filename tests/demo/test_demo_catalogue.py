@@ -1,4 +1,4 @@
-"""``otel_cache.demo.catalogue``: deterministic queries and a skewed, deterministic request stream."""
+"""``otel_cache_demo.catalogue``: deterministic queries and a skewed, deterministic request stream."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from collections import Counter
 
 import pytest
 
-from otel_cache.demo.catalogue import RequestStream, query_catalogue, top_share, zipf_cumulative
-from otel_cache.demo.graph import default_graph
+from otel_cache_demo.catalogue import RequestStream, query_catalogue, top_share, zipf_cumulative
+from otel_cache_demo.graph import default_graph
 
 
 def test_the_catalogue_is_deterministic_distinct_and_prefix_stable() -> None:

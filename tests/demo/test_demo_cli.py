@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from otel_cache.cli import main
-from otel_cache.demo.delay_proxy import DelayProxy
+from otel_cache_demo.delay_proxy import DelayProxy
 
 REPO = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "otel_cache.cli", "demo"]

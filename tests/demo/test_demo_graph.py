@@ -1,4 +1,4 @@
-"""``otel_cache.demo.graph``: a deterministic graph, and a traversal checked by hand on a tiny one."""
+"""``otel_cache_demo.graph``: a deterministic graph, and a traversal checked by hand on a tiny one."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from otel_cache.core.keys import query_key
-from otel_cache.demo.graph import (
+from otel_cache_demo.graph import (
     DEFAULT_NODES,
     KINDS,
     RELATIONS,

@@ -18,8 +18,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from otel_cache.demo.catalogue import query_catalogue
-from otel_cache.demo.loadgen import (
+from otel_cache_demo.catalogue import query_catalogue
+from otel_cache_demo.loadgen import (
     GRAPHQL_DOCUMENT,
     LoadSpec,
     SecondStats,
@@ -54,7 +54,7 @@ def service(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Service]
     port = _free_port()
     log = tmp_path / "service.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    command = [sys.executable, "-m", "otel_cache.demo.service", "--mode", request.param, "--port", str(port)]
+    command = [sys.executable, "-m", "otel_cache_demo.service", "--mode", request.param, "--port", str(port)]
     command += ["--log-level", "info"]
     with log.open("wb") as sink:
         process = subprocess.Popen(command, cwd=REPO, env=env, stdout=sink, stderr=subprocess.STDOUT)

@@ -1,7 +1,7 @@
-"""otel_cache.demo.report: the arithmetic, the comparison with ADR-014 and the report folder, on made-up runs.
+"""otel_cache_demo.report: the arithmetic, the comparison with ADR-014 and the report folder, on made-up runs.
 
 Also the parsing of a real ``/metrics`` text into the figures the report uses
-(``otel_cache.demo.runner.parse_metrics``), against the demo app's own output.
+(``otel_cache_demo.runner.parse_metrics``), against the demo app's own output.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from otel_cache.demo.report import (
+from otel_cache_demo.report import (
     ADR_P99_CHANGE,
     ADR_QPS_RATIO,
     DemoResult,
@@ -30,8 +30,8 @@ from otel_cache.demo.report import (
     summary_rows,
     write_report,
 )
-from otel_cache.demo.runner import DemoOptions, _mode_urls, _with_address, parse_metrics
-from otel_cache.demo.service import create_app
+from otel_cache_demo.runner import DemoOptions, _mode_urls, _with_address, parse_metrics
+from otel_cache_demo.service import create_app
 
 INF = math.inf
 

@@ -14,11 +14,11 @@ import pytest
 from fastapi import FastAPI
 
 from otel_cache import get_async_cache_manager, get_cache_manager
-from otel_cache.demo.catalogue import query_catalogue
-from otel_cache.demo.graph import TraversalQuery, default_graph
-from otel_cache.demo.loadgen import GRAPHQL_DOCUMENT
-from otel_cache.demo.service import DemoSettings, cache_config, create_app
-from otel_cache.demo.telemetry import DemoTelemetry, otlp_targets
+from otel_cache_demo.catalogue import query_catalogue
+from otel_cache_demo.graph import TraversalQuery, default_graph
+from otel_cache_demo.loadgen import GRAPHQL_DOCUMENT
+from otel_cache_demo.service import DemoSettings, cache_config, create_app
+from otel_cache_demo.telemetry import DemoTelemetry, otlp_targets
 from tests.integrations.asgi_client import serving
 
 MODES = ["sync", "async"]

@@ -23,8 +23,8 @@ os.environ["OTEL_SEMCONV_STABILITY_OPT_IN"] = "http"
 
 import httpx
 
-from otel_cache.demo.service import DemoSettings, create_app
-from otel_cache.demo.telemetry import DemoTelemetry
+from otel_cache_demo.service import DemoSettings, create_app
+from otel_cache_demo.telemetry import DemoTelemetry
 
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)[{ ]", re.MULTILINE)
 

@@ -62,8 +62,8 @@ import redis as redis_py
 import yaml
 
 from otel_cache import CacheConfig, MultiLevelCache
-from otel_cache.demo.loadgen import LoadSpec, arun_load
-from otel_cache.demo.runner import (
+from otel_cache_demo.loadgen import LoadSpec, arun_load
+from otel_cache_demo.runner import (
     ChildProcess,
     Proxy,
     Service,
@@ -71,7 +71,7 @@ from otel_cache.demo.runner import (
     start_delay_proxy,
     start_service,
 )
-from otel_cache.demo.service import DEFAULT_NAMESPACE
+from otel_cache_demo.service import DEFAULT_NAMESPACE
 from tests.support import RedisServer
 
 pytestmark = pytest.mark.timeout(180)

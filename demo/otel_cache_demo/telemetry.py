@@ -45,7 +45,7 @@ from prometheus_client import CollectorRegistry
 
 __all__ = ["DemoTelemetry", "otlp_targets"]
 
-log = logging.getLogger("otel_cache.demo")
+log = logging.getLogger("otel_cache_demo")
 
 _ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
 _TRACES_ENDPOINT = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"

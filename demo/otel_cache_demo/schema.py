@@ -15,7 +15,7 @@ The resolvers are ADR-014's migration guide, *GraphQL Resolvers*:
   manager, awaited.
 
 Both answer what REST answers for the same query and set ``X-Cache: HIT | MISS`` on
-the HTTP response. The lookup (:mod:`otel_cache.demo.lookups`) comes from the request
+the HTTP response. The lookup (:mod:`otel_cache_demo.lookups`) comes from the request
 context (``info.context["lookup"]``), set by the app.
 """
 
@@ -26,8 +26,8 @@ from typing import Any
 import strawberry
 from strawberry.extensions import ParserCache, ValidationCache
 
-from otel_cache.demo.graph import TraversalQuery
-from otel_cache.demo.lookups import AsyncLookup, SyncLookup
+from otel_cache_demo.graph import TraversalQuery
+from otel_cache_demo.lookups import AsyncLookup, SyncLookup
 
 __all__ = [
     "AsyncQuery",

@@ -2,7 +2,7 @@
 
 ::
 
-    python -m otel_cache.demo.delay_proxy --target 127.0.0.1:6379 --rtt-ms 1.0
+    python -m otel_cache_demo.delay_proxy --target 127.0.0.1:6379 --rtt-ms 1.0
     # prints "listening 127.0.0.1:<port>" once bound; SIGTERM or Ctrl-C stops it
 
     async with DelayProxy("127.0.0.1", 6379, rtt_s=0.001) as proxy:
@@ -225,7 +225,7 @@ def _address(text: str) -> tuple[str, int]:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m otel_cache.demo.delay_proxy",
+        prog="python -m otel_cache_demo.delay_proxy",
         description="A TCP proxy adding a fixed round-trip time (half each way).",
     )
     parser.add_argument("--target", type=_address, required=True, help="HOST:PORT to relay to")
@@ -254,7 +254,7 @@ def _fine_timer_slack() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m otel_cache.demo.delay_proxy``: serve until SIGTERM or SIGINT."""
+    """``python -m otel_cache_demo.delay_proxy``: serve until SIGTERM or SIGINT."""
     args = _parser().parse_args(argv)
     if args.rtt_ms < 0:
         print("--rtt-ms must be >= 0", file=sys.stderr)

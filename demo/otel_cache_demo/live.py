@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING
 
-from otel_cache.demo.report import (
+from otel_cache_demo.report import (
     MODES,
     DemoResult,
     ServerWindow,
@@ -30,7 +30,7 @@ from otel_cache.demo.report import (
     summary_markdown,
     summary_rows,
 )
-from otel_cache.demo.runner import Status
+from otel_cache_demo.runner import Status
 
 if TYPE_CHECKING:
     from rich.console import Group

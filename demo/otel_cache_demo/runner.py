@@ -10,7 +10,7 @@ What runs (each child in its own process group, killed by the kernel if this pro
     this process, pinned to the load CPU                 pinned to the service CPU
     ---------------------------------------              -------------------------
     main thread: schedule, /metrics scrapes, view        service --mode sync   (idle or loaded)
-    load thread: otel_cache.demo.loadgen  ---- HTTP -->  service --mode async  (idle or loaded)
+    load thread: otel_cache_demo.loadgen  ---- HTTP -->  service --mode async  (idle or loaded)
                                                                |        |
     [redis-server, pinned to the load CPU] <--- [delay proxy, load CPU] (--rtt-ms)
 
@@ -35,12 +35,12 @@ first measured round of each mode follows the same gap too.
 p50/p99 and CPU; the loaded service's ``/metrics`` (loop lag, lock waits, hit ratios,
 evictions) and CPU time (``/proc/<pid>/stat``). Per round: the same over the round,
 and how busy each CPU was (``/proc/stat``). Over the run: the share of the CPUs other
-processes took. :mod:`otel_cache.demo.report` turns that into figures.
+processes took. :mod:`otel_cache_demo.report` turns that into figures.
 
 **Redis.** ``redis="none"``: L1 only. ``"embedded"``: a ``redis-server`` of the run's
 own on a free port (no persistence). ``redis_url``: that server; the sync service
 uses the URL's database ``N``, the async service ``N + 1``, so neither reads what the
-other computed (nothing is flushed). ``rtt_ms``: a :mod:`~otel_cache.demo.delay_proxy`
+other computed (nothing is flushed). ``rtt_ms``: a :mod:`~otel_cache_demo.delay_proxy`
 between the services and Redis (an embedded Redis if none is given).
 
 **Stopping.** Ctrl-C or SIGTERM (:class:`Interrupted`) stops the load, then every
@@ -78,8 +78,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from otel_cache.demo.loadgen import LoadResult, LoadSpec, SecondStats, arun_load
-from otel_cache.demo.report import (
+from otel_cache.telemetry.names import METRICS
+from otel_cache_demo.loadgen import LoadResult, LoadSpec, SecondStats, arun_load
+from otel_cache_demo.report import (
     MODES,
     DemoResult,
     RoundResult,
@@ -88,7 +89,6 @@ from otel_cache.demo.report import (
     ServerWindow,
     write_report,
 )
-from otel_cache.telemetry.names import METRICS
 
 __all__ = [
     "SMOKE",
@@ -237,7 +237,7 @@ class Status:
 
 
 class DemoView(Protocol):
-    """Where a run reports (``otel_cache.demo.live``: a rich live view, or plain log lines)."""
+    """Where a run reports (``otel_cache_demo.live``: a rich live view, or plain log lines)."""
 
     def start(self, status: Status) -> None: ...
     def update(self, status: Status) -> None: ...
@@ -434,13 +434,13 @@ def start_service(
     on_start: Callable[[ChildProcess], object] | None = None,
     wait: bool = True,
 ) -> Service:
-    """Start ``python -m otel_cache.demo.service --mode MODE`` and wait until ``/healthz`` answers.
+    """Start ``python -m otel_cache_demo.service --mode MODE`` and wait until ``/healthz`` answers.
 
     With ``wait=False`` it returns at once: call :meth:`Service.wait_ready` (several services
     then start side by side).
     """
     port = port or free_port()
-    command = [sys.executable, "-m", "otel_cache.demo.service", "--mode", mode, "--host", HOST]
+    command = [sys.executable, "-m", "otel_cache_demo.service", "--mode", mode, "--host", HOST]
     command += ["--port", str(port), "--catalogue-seed", str(seed), "--log-level", "warning"]
     if redis_url is not None:
         command += ["--redis-url", redis_url]
@@ -550,8 +550,8 @@ def start_delay_proxy(
     cpu: int | None = None,
     on_start: Callable[[ChildProcess], object] | None = None,
 ) -> Proxy:
-    """Start ``python -m otel_cache.demo.delay_proxy`` on a free port; returns once it listens."""
-    command = [sys.executable, "-m", "otel_cache.demo.delay_proxy"]
+    """Start ``python -m otel_cache_demo.delay_proxy`` on a free port; returns once it listens."""
+    command = [sys.executable, "-m", "otel_cache_demo.delay_proxy"]
     command += ["--target", f"{target_host}:{target_port}", "--rtt-ms", str(rtt_ms)]
     child = ChildProcess(
         "delay-proxy",

@@ -2,8 +2,8 @@
 
 Run::
 
-    python -m otel_cache.demo.service --mode sync  --port 8001   # the legacy design
-    python -m otel_cache.demo.service --mode async --port 8002   # ADR-014's design
+    python -m otel_cache_demo.service --mode sync  --port 8001   # the legacy design
+    python -m otel_cache_demo.service --mode async --port 8002   # ADR-014's design
     curl 'http://127.0.0.1:8002/traverse?start=service-0001&depth=3&relations=calls'
     curl -s http://127.0.0.1:8002/graphql -H 'content-type: application/json' \\
       -d '{"query": "{ traversal(start: \\"service-0001\\", depth: 3) { nodes { id score } } }"}'
@@ -16,7 +16,7 @@ Redis: two services on one database drop each other's L1 copies of what they sto
 same results: extra misses, nothing wrong); ``otel-cache demo`` gives each mode a
 database of its own, and so a channel of its own. Set
 ``OTEL_EXPORTER_OTLP_ENDPOINT`` to export traces and metrics over OTLP/HTTP
-(:mod:`otel_cache.demo.telemetry`).
+(:mod:`otel_cache_demo.telemetry`).
 
 =================  ===============================  ===============================
                    ``--mode sync`` (legacy)          ``--mode async`` (ADR-014)
@@ -66,17 +66,17 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.fastapi import GraphQLRouter
 
 from otel_cache.config import CacheConfig
-from otel_cache.demo.catalogue import query_catalogue
-from otel_cache.demo.graph import Graph, TraversalQuery, TraversalResult, default_graph
-from otel_cache.demo.lookups import AsyncLookup, SyncLookup, UnknownNodeError
-from otel_cache.demo.schema import make_schema
-from otel_cache.demo.telemetry import DemoTelemetry
 from otel_cache.integrations.fastapi import instrument_app, otel_cache_lifespan
 from otel_cache.managers import CacheManager, get_async_cache_manager, get_cache_manager
 from otel_cache.multilevel import MultiLevelStats
 from otel_cache.telemetry.instrumentor import OtelCacheInstrumentor
 from otel_cache.telemetry.loop_monitor import EventLoopMonitor
 from otel_cache.warming import AsyncWarmer, CacheWarmer, ThreadWarmer
+from otel_cache_demo.catalogue import query_catalogue
+from otel_cache_demo.graph import Graph, TraversalQuery, TraversalResult, default_graph
+from otel_cache_demo.lookups import AsyncLookup, SyncLookup, UnknownNodeError
+from otel_cache_demo.schema import make_schema
+from otel_cache_demo.telemetry import DemoTelemetry
 
 __all__ = ["DEFAULT_NAMESPACE", "DemoSettings", "Mode", "cache_config", "create_app", "main"]
 
@@ -383,7 +383,7 @@ def _stats(state: _State, stats: MultiLevelStats) -> dict[str, Any]:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m otel_cache.demo.service", description="The otel_cache demo service (one design)."
+        prog="python -m otel_cache_demo.service", description="The otel_cache demo service (one design)."
     )
     parser.add_argument(
         "--mode", choices=MODES, required=True, help="sync: the legacy design; async: ADR-014's"
@@ -414,7 +414,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m otel_cache.demo.service``: serve one design with uvicorn, one worker."""
+    """``python -m otel_cache_demo.service``: serve one design with uvicorn, one worker."""
     import uvicorn
 
     args = _parser().parse_args(argv)

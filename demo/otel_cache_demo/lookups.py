@@ -5,7 +5,7 @@ Both REST and GraphQL call these, so one mode answers both protocols the same wa
     SyncLookup(graph, ttl).lookup(query)           -> (result, hit)   legacy: get_cache_manager()
     await AsyncLookup(graph, ttl).alookup(query)   -> (result, hit)   new: get_async_cache_manager()
 
-A miss runs :meth:`Graph.run <otel_cache.demo.graph.Graph.run>` once however many
+A miss runs :meth:`Graph.run <otel_cache_demo.graph.Graph.run>` once however many
 requests ask for the query at the same time (the managers' single-flight), stores the
 JSON data for ``ttl`` seconds and returns it; ``hit`` is False only for the request
 that computed it. Where the computation runs is each design's best:
@@ -24,8 +24,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from otel_cache.demo.graph import Graph, TraversalQuery
 from otel_cache.managers import get_async_cache_manager, get_cache_manager
+from otel_cache_demo.graph import Graph, TraversalQuery
 
 __all__ = ["AsyncLookup", "SyncLookup", "UnknownNodeError"]
 

@@ -2,15 +2,15 @@
 
 ::
 
-    python -m otel_cache.demo.loadgen --url http://127.0.0.1:8002 --concurrency 32 --duration 30
-    python -m otel_cache.demo.loadgen --url http://127.0.0.1:8002 --path /healthz   # calibration
+    python -m otel_cache_demo.loadgen --url http://127.0.0.1:8002 --concurrency 32 --duration 30
+    python -m otel_cache_demo.loadgen --url http://127.0.0.1:8002 --path /healthz   # calibration
 
     result = run_load("http://127.0.0.1:8002", LoadSpec(concurrency=32, duration_s=30))
     result.qps, result.p99_s, result.hit_ratio, result.cpu_utilisation
 
 **The load.** ``concurrency`` connections, each a closed loop: send a request, read the
 whole response, send the next. Which query comes next is one seeded sequence
-(:class:`~otel_cache.demo.catalogue.RequestStream`): the ``i``-th request sent is the
+(:class:`~otel_cache_demo.catalogue.RequestStream`): the ``i``-th request sent is the
 same in every run, so both modes get the same load shape and differ only in how far
 they get. ``graphql_share`` of the requests go to ``POST /graphql`` (the ``traversal``
 field), the rest to ``GET /traverse``; query ``k`` of the catalogue is asked with
@@ -55,8 +55,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit
 
-from otel_cache.demo.catalogue import RequestStream, query_catalogue
-from otel_cache.demo.graph import TraversalQuery
+from otel_cache_demo.catalogue import RequestStream, query_catalogue
+from otel_cache_demo.graph import TraversalQuery
 
 __all__ = ["GRAPHQL_DOCUMENT", "LoadResult", "LoadSpec", "SecondStats", "arun_load", "main", "run_load"]
 
@@ -554,7 +554,7 @@ def _run(coroutine: Coroutine[Any, Any, T]) -> T:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m otel_cache.demo.loadgen",
+        prog="python -m otel_cache_demo.loadgen",
         description="Closed-loop load on the otel_cache demo service.",
     )
     parser.add_argument("--url", required=True, help="the service, e.g. http://127.0.0.1:8002")
@@ -573,7 +573,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m otel_cache.demo.loadgen``; exits 1 if any request failed."""
+    """``python -m otel_cache_demo.loadgen``; exits 1 if any request failed."""
     args = _parser().parse_args(argv)
     spec = LoadSpec(
         concurrency=args.concurrency,

@@ -2,7 +2,7 @@
 
 ::
 
-    result = DemoResult(...)                    # filled in by otel_cache.demo.runner
+    result = DemoResult(...)                    # filled in by otel_cache_demo.runner
     rows = summary_rows(result)                 # the summary table (the terminal and report.md)
     folder = write_report(result, Path("reports/demo-20261125-031500"))
     # folder/report.md, folder/results.json, folder/qps.png, p99.png, loop_lag.png
@@ -807,7 +807,7 @@ def render_markdown(result: DemoResult, charts: Sequence[str] = ()) -> str:
         "",
         "## Method",
         "",
-        f"- **Scenario**: the demo service (`python -m otel_cache.demo.service`) in each mode, "
+        f"- **Scenario**: the demo service (`python -m otel_cache_demo.service`) in each mode, "
         f"{st.get('backend', '?')}; {_load_words(st)}, Zipf-popular traversals ({st.get('queries')} "
         f"queries, s = {st.get('zipf_s')}, {st.get('graphql_share', 0):.0%} by GraphQL, seed "
         f"{st.get('seed')}).",

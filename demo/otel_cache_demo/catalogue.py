@@ -24,7 +24,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator, Sequence
 
-from otel_cache.demo.graph import KINDS, RELATIONS, Graph, TraversalQuery, default_graph
+from otel_cache_demo.graph import KINDS, RELATIONS, Graph, TraversalQuery, default_graph
 
 __all__ = ["RequestStream", "query_catalogue", "top_share", "zipf_cumulative"]
 
