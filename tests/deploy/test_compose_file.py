@@ -126,7 +126,7 @@ def test_grafana_is_provisioned_anonymous_admin_with_the_dashboard_as_home() -> 
     assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "true"
     assert env["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Admin"
     home = host_path(grafana, env["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"])
-    assert home == REPO_ROOT / "dashboards" / "otel-cache-comparison.json"
+    assert home == REPO_ROOT / "dashboards" / "otel-cache.json"
     assert home.is_file()
     for kind in ("datasources", "dashboards"):
         mounted = host_path(grafana, f"/etc/grafana/provisioning/{kind}")

@@ -23,16 +23,10 @@ from typing import Any
 import promql_parser
 import pytest
 
-from dashboards.generate import DASHBOARD_PATH, JAEGER_UID, MODES, PROMETHEUS_UID, main, render
+from dashboards.generate import DASHBOARD_PATH, VARIABLE_NAMES, main, render
 from otel_cache.telemetry.names import METRICS
 from tests.deploy.deploy_files import (
-    DATASOURCES,
-    DEMO_SERVICES,
-    PROMETHEUS_CONFIG,
     REPO_ROOT,
-    compose,
-    environment,
-    load_yaml,
 )
 from tests.deploy.metric_names import LIBRARY_LABELS, SCRAPE_LABELS, allowed_metric_names
 from tests.support import RedisServer
@@ -44,7 +38,7 @@ KNOWN_LABELS = (
     LIBRARY_LABELS
     | SCRAPE_LABELS
     | {"http_request_method", "http_response_status_code", "http_route", "url_scheme"}
-    | {"mode", "source"}
+    | {"service_name"}  # target_info's, for the service variable
 )
 
 # Metrics the dashboard queries that the demo exports only once a rare event happened:
@@ -64,8 +58,14 @@ RATE_WINDOW = "17m"
 VARIABLES = {
     "__rate_interval": RATE_WINDOW,
     "__interval": "1m",
-    "source": "collector",
-    "mode": "sync",
+    "datasource": "prometheus",
+    "jaeger": "jaeger",
+    "job": "shop",
+    "instance": "127.0.0.1:8000",
+    "cache": "query-results",
+    "mode": "async",
+    "service": "shop",
+    "trace_id": "0af7651916cd43dd8448eb211c80319c",
 }
 
 
@@ -241,28 +241,63 @@ def test_every_range_is_the_rate_interval() -> None:
     assert ranges >= 20
 
 
-def test_every_selector_reads_one_copy_of_the_metrics_for_the_chosen_modes() -> None:
-    """source= keeps the collector's and the scrape's copies from adding up; mode=~ follows $mode."""
+def test_every_selector_follows_the_variables_its_series_can() -> None:
+    """job and instance on every series; mode on otel_cache's; the cache name on a cache's. No label
+    of a particular Prometheus configuration (the demo's old source/mode)."""
     for panel, target, nodes in _parsed():
         for node in nodes:
-            if isinstance(node, promql_parser.VectorSelector):
-                matchers = {(m.name, m.value) for m in node.matchers.matchers}
-                assert ("source", VARIABLES["source"]) in matchers, f"{panel['title']}: {target['expr']}"
-                assert ("mode", VARIABLES["mode"]) in matchers, f"{panel['title']}: {target['expr']}"
+            if not isinstance(node, promql_parser.VectorSelector):
+                continue
+            matchers = {(m.name, m.value) for m in node.matchers.matchers}
+            where = f"{panel['title']}: {target['expr']}"
+            assert {("job", "shop"), ("instance", "127.0.0.1:8000")} <= matchers, where
+            if node.name.startswith("otel_cache_"):
+                assert ("otel_cache_mode", "async") in matchers, where
+            per_process = ("otel_cache_event_loop_", "otel_cache_warmer_")
+            if node.name.startswith("otel_cache_") and not node.name.startswith(per_process):
+                assert ("otel_cache_name", "query-results") in matchers, where
+            assert not {name for name, _ in matchers} & {"source", "mode"}, where
 
 
-def test_sync_and_async_are_side_by_side() -> None:
-    """Either both modes in one panel (grouped by mode, legend starting with the mode) or a panel per mode."""
+def test_modes_are_side_by_side() -> None:
+    """otel_cache's panels group by mode and their legends start with it (one colour per mode), or
+    repeat per mode; the HTTP ones group by job."""
     for panel, target, nodes in _parsed():
         if panel.get("repeat") == "mode":
             assert panel["repeatDirection"] == "h"
-            assert panel["maxPerRow"] == len(MODES)
             continue
-        assert target["legendFormat"].startswith("{{mode}}"), panel["title"]
         aggregations = [node for node in nodes if isinstance(node, promql_parser.AggregateExpr)]
         assert aggregations, panel["title"]
+        if "http_server_" in target["expr"]:
+            assert target["legendFormat"].startswith("{{job}}"), panel["title"]
+            assert all("job" in a.modifier.labels for a in aggregations), target["expr"]
+            continue
+        assert target["legendFormat"].startswith("{{otel_cache_mode}}"), panel["title"]
         for aggregation in aggregations:
-            assert "mode" in aggregation.modifier.labels, f"{panel['title']}: {target['expr']}"
+            assert "otel_cache_mode" in aggregation.modifier.labels, f"{panel['title']}: {target['expr']}"
+
+
+def test_event_counters_show_zero_before_the_first_event() -> None:
+    """A counter whose series appear with the first event (L2 errors by type, 5xx) falls back to 0."""
+    for metric in (METRICS.L2_ERRORS.prometheus_name, 'http_response_status_code=~"5.."'):
+        (expr,) = [target["expr"] for _panel, target in _prometheus_targets() if metric in target["expr"]]
+        assert " or (0 * " in expr, expr
+
+
+def test_quantile_panels_say_when_there_are_no_samples() -> None:
+    for panel in _panels():
+        exprs = [target.get("expr", "") for target in panel.get("targets") or ()]
+        if panel["type"] == "timeseries" and all("histogram_quantile" in expr for expr in exprs):
+            if "http_server_" in exprs[0] or "event_loop" in exprs[0]:
+                continue  # always sampled: every request, every monitor tick
+            assert panel["fieldConfig"]["defaults"]["noValue"] == "no samples in this range", panel["title"]
+
+
+def test_every_timeseries_has_a_unit() -> None:
+    units = {"ops", "reqps", "s", "percentunit", "short", "bytes"}
+    for panel in _panels():
+        if panel["type"] == "timeseries":
+            assert panel["fieldConfig"]["defaults"].get("unit") in units, panel["title"]
 
 
 def test_latency_quantiles_and_heatmaps_carry_exemplars() -> None:
@@ -289,56 +324,60 @@ def test_lock_wait_has_a_heatmap_per_mode_and_a_p99() -> None:
 # --------------------------------------------------------------------------- data sources and traces
 
 
-def test_every_datasource_is_a_provisioned_one() -> None:
-    provisioned = {d["uid"]: d["type"] for d in load_yaml(DATASOURCES)["datasources"]}
-    assert set(provisioned) == {PROMETHEUS_UID, JAEGER_UID}
+def test_every_datasource_is_a_variable() -> None:
+    """No uid of one Grafana: panels and targets name the datasource variables."""
+    variables = {variable["name"]: variable for variable in _dashboard()["templating"]["list"]}
+    assert (variables["datasource"]["type"], variables["datasource"]["query"]) == ("datasource", "prometheus")
+    assert (variables["jaeger"]["type"], variables["jaeger"]["query"]) == ("datasource", "jaeger")
+    seen = 0
     for panel in _panels():
         refs = [panel.get("datasource")] + [target.get("datasource") for target in panel.get("targets") or ()]
         for ref in filter(None, refs):
-            assert provisioned.get(ref["uid"]) == ref["type"], f"{panel['title']}: {ref}"
+            assert ref == {
+                "type": ref["type"],
+                "uid": {"prometheus": "${datasource}", "jaeger": "${jaeger}"}[ref["type"]],
+            }
+            seen += 1
+    assert seen > 30
+    assert "localhost" not in DASHBOARD_PATH.read_text(encoding="utf-8")
+    assert "__inputs" not in _dashboard()  # provisioning would not substitute them (grafana#10786)
+
+
+def test_the_variables_are_the_librarys_labels_defaulting_to_all() -> None:
+    variables = {variable["name"]: variable for variable in _dashboard()["templating"]["list"]}
+    assert tuple(variables) == VARIABLE_NAMES
+    labels = {"job": "job", "instance": "instance", "cache": "otel_cache_name", "mode": "otel_cache_mode"}
+    for name, label in labels.items():
+        variable = variables[name]
+        assert variable["type"] == "query"
+        assert variable["query"]["query"].endswith(f", {label})"), variable["query"]
+        assert variable["query"]["query"].startswith("label_values(otel_cache_requests_total")
+        assert (variable["multi"], variable["includeAll"], variable["allValue"]) == (True, True, ".*")
+        assert variable["current"]["value"] == ["$__all"]
+    assert variables["service"]["query"]["query"].startswith("label_values(target_info")
 
 
 def test_a_traces_panel_shows_the_chosen_trace() -> None:
     traces = [panel for panel in _panels() if panel["type"] == "traces"]
     assert len(traces) == 1
     (target,) = traces[0]["targets"]
-    assert target["datasource"]["uid"] == JAEGER_UID
+    assert target["datasource"]["uid"] == "${jaeger}"
     assert target["query"] == "$trace_id"
     variables = {variable["name"]: variable for variable in _dashboard()["templating"]["list"]}
     assert variables["trace_id"]["type"] == "textbox"
 
 
-def test_recent_traces_search_each_modes_service_in_jaeger() -> None:
+def test_recent_traces_search_each_service_in_jaeger() -> None:
     searches = [
         (panel, target)
         for panel in _panels()
         for target in panel.get("targets") or ()
         if target.get("queryType") == "search"
     ]
-    assert searches
-    services = set()
-    for panel, target in searches:
-        assert target["datasource"]["uid"] == JAEGER_UID
-        assert panel["repeat"] == "mode"
-        services.update(target["service"].replace("$mode", mode) for mode in MODES)
-    compose_names = {
-        environment(compose()["services"][name])["OTEL_SERVICE_NAME"] for name in DEMO_SERVICES.values()
-    }
-    assert services == compose_names
-
-
-def test_the_variables_match_the_labels_prometheus_sets() -> None:
-    variables = {variable["name"]: variable for variable in _dashboard()["templating"]["list"]}
-    jobs = load_yaml(PROMETHEUS_CONFIG)["scrape_configs"]
-    labels = [static.get("labels") or {} for job in jobs for static in job["static_configs"]]
-    modes = {label["mode"] for label in labels if "mode" in label}
-    sources = {label["source"] for label in labels if "source" in label}
-    assert set(variables["mode"]["query"].split(",")) == modes == set(MODES) == set(DEMO_SERVICES)
-    assert variables["mode"]["includeAll"] is True
-    assert variables["mode"]["multi"] is True
-    assert set(variables["source"]["query"].split(",")) == sources
-    # The default is the copy with exemplars.
-    assert variables["source"]["current"]["value"] == "collector"
+    assert len(searches) == 1
+    ((panel, target),) = searches
+    assert target["datasource"]["uid"] == "${jaeger}"
+    assert (panel["repeat"], target["service"]) == ("service", "$service")
 
 
 # --------------------------------------------------------------------------- the real service

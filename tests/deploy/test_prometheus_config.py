@@ -6,7 +6,6 @@ without it these tests fail rather than skip.
 
 from __future__ import annotations
 
-import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -51,39 +50,23 @@ def test_promtool_rejects_a_broken_config(tmp_path: Path) -> None:
     assert result.returncode != 0
 
 
-def test_each_demo_service_is_scraped_directly_with_its_mode() -> None:
+def test_the_services_reach_prometheus_once_through_the_collector() -> None:
+    """One copy of each series (no direct scrape of the services beside the collector's), with the
+    resource's job and instance kept."""
     jobs = _jobs()
-    for mode, service in DEMO_SERVICES.items():
-        job = jobs[f"otel-cache-demo-{mode}"]
-        (static,) = job["static_configs"]
-        assert static["targets"] == [f"{service}:8000"]
-        assert static["labels"] == {"mode": mode, "source": "scrape"}
-        # The service's --port in docker-compose.yml.
-        command = compose()["services"][service]["command"]
-        assert command[command.index("--port") + 1] == "8000"
-
-
-def test_the_collector_copy_gets_mode_from_the_service_name() -> None:
-    job = _jobs()["otel-collector"]
+    assert set(jobs) == {"otel-collector", "prometheus"}
+    job = jobs["otel-collector"]
     assert job["honor_labels"] is True  # keep the exporter's job (= service.name)
     (static,) = job["static_configs"]
-    assert static["labels"] == {"source": "collector"}
+    assert "labels" not in static  # nothing the dashboard or the rules would depend on
     (host_port,) = static["targets"]
     host, port = host_port.split(":")
     assert host in compose()["services"]
     exporter = load_yaml(COLLECTOR_CONFIG)["exporters"]["prometheus"]
     assert exporter["endpoint"].rsplit(":", 1)[1] == port
-    (relabel,) = job["metric_relabel_configs"]
-    assert relabel["source_labels"] == ["job"]
-    assert relabel["target_label"] == "mode"
-    pattern = relabel["regex"]
     for mode, service in DEMO_SERVICES.items():
-        service_name = f"otel-cache-demo-{mode}"
         env = compose()["services"][service]["environment"]
-        assert env["OTEL_SERVICE_NAME"] == service_name
-        match = re.fullmatch(pattern, service_name)  # Prometheus anchors its regexes
-        assert match is not None
-        assert match.expand(relabel["replacement"].replace("$", "\\")) == mode
+        assert env["OTEL_SERVICE_NAME"] == f"otel-cache-demo-{mode}"  # the job of its series
 
 
 def test_every_scrape_target_is_a_compose_service_or_prometheus_itself() -> None:
