@@ -47,20 +47,16 @@ package, which ``.ci/run`` installs.
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import os
-import re
-import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import redis as redis_py
-import yaml
 
 from otel_cache import CacheConfig, MultiLevelCache
 from otel_cache_demo.loadgen import LoadSpec, arun_load
@@ -68,11 +64,18 @@ from otel_cache_demo.runner import (
     ChildProcess,
     Proxy,
     Service,
-    free_port,
     start_delay_proxy,
     start_service,
 )
 from otel_cache_demo.service import DEFAULT_NAMESPACE
+from tests.e2e.prometheus_harness import (
+    Prometheus,
+    dashboard_panels,
+    prometheus_binary,
+    prometheus_targets,
+    start_prometheus,
+    substitute,
+)
 from tests.support import RedisServer
 
 pytestmark = pytest.mark.timeout(180)
@@ -96,39 +99,7 @@ OUTAGE_S = 1.0  # Redis hangs this long in each
 NO_DATA_EXPECTED: dict[tuple[str, str], str] = {}
 
 
-def _prometheus_binary() -> str:
-    found = shutil.which("prometheus") or shutil.which("prometheus", path="/usr/bin")
-    if found is None:
-        pytest.fail("prometheus is not installed (Debian: apt-get install prometheus; .ci/run does it)")
-    return found
-
-
 # -- the dashboard's queries ------------------------------------------------------------------------
-
-
-def _panels() -> Iterator[dict[str, Any]]:
-    for panel in json.loads(DASHBOARD.read_text(encoding="utf-8"))["panels"]:
-        yield panel
-        yield from panel.get("panels") or ()
-
-
-def _prometheus_targets() -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    found = []
-    for panel in _panels():
-        for target in panel.get("targets") or ():
-            datasource = target.get("datasource") or panel.get("datasource") or {}
-            if datasource.get("type") == "prometheus":
-                found.append((panel, target))
-    return found
-
-
-def _substitute(expr: str, values: dict[str, str]) -> str:
-    def value(match: re.Match[str]) -> str:
-        name = match.group("braced") or match.group("plain")
-        assert name in values, f"unknown variable ${name} in {expr}"
-        return values[name]
-
-    return re.sub(r"\$(?:\{(?P<braced>\w+)(?::\w+)?\}|(?P<plain>\w+))", value, expr)
 
 
 def _variables(mode_regex: str, window: str) -> dict[str, str]:
@@ -162,83 +133,10 @@ def _prometheus_config(ports: dict[str, int]) -> dict[str, Any]:
     }
 
 
-class Prometheus:
-    def __init__(self, child: ChildProcess, port: int) -> None:
-        self.child = child
-        self.url = f"http://127.0.0.1:{port}"
-        self.http = httpx.Client(base_url=self.url, timeout=10.0)
-
-    def query(self, expr: str, at: float) -> list[dict[str, Any]]:
-        response = self.http.get("/api/v1/query", params={"query": expr, "time": f"{at:.3f}"})
-        body = response.json()
-        assert response.status_code == 200, f"{expr}: {body}"
-        assert body["status"] == "success", f"{expr}: {body}"
-        result: list[dict[str, Any]] = body["data"]["result"]
-        return result
-
-    def targets(self) -> list[dict[str, Any]]:
-        try:
-            active: list[dict[str, Any]] = self.http.get("/api/v1/targets").json()["data"]["activeTargets"]
-        except (httpx.HTTPError, ValueError, KeyError):
-            return []
-        return active
-
-    def targets_up(self) -> bool:
-        active = self.targets()
-        return len(active) == len(MODES) and all(t["health"] == "up" for t in active)
-
-    def close(self) -> None:
-        self.http.close()
-
-
 def _start_prometheus(
     tmp_path: Path, ports: dict[str, int], children: list[ChildProcess], closers: list[Callable[[], None]]
 ) -> Prometheus:
-    binary = _prometheus_binary()
-    config = tmp_path / "prometheus.yml"
-    config.write_text(yaml.safe_dump(_prometheus_config(ports)), encoding="utf-8")
-    port = free_port()
-    command = [
-        binary,
-        f"--config.file={config}",
-        f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-        f"--web.listen-address=127.0.0.1:{port}",
-        "--enable-feature=exemplar-storage",
-        "--log.level=warn",
-    ]
-    child = ChildProcess(
-        "prometheus", command, tmp_path / "prometheus.log", cpu=None, on_start=children.append
-    )
-    prometheus = Prometheus(child, port)
-    closers.append(prometheus.close)
-    deadline = time.monotonic() + 60
-    while not prometheus.targets_up():
-        assert child.running, f"prometheus exited:\n{child.output()}"
-        assert time.monotonic() < deadline, f"targets not up: {prometheus.targets()}\n{child.output()}"
-        time.sleep(0.25)
-    return prometheus
-
-
-@pytest.fixture
-def closers() -> Iterator[list[Callable[[], None]]]:
-    """Clients to close at the end (an unclosed socket is an unraisable warning, an error here)."""
-    found: list[Callable[[], None]] = []
-    try:
-        yield found
-    finally:
-        for close in reversed(found):
-            close()
-
-
-@pytest.fixture
-def children() -> Iterator[list[ChildProcess]]:
-    started: list[ChildProcess] = []
-    try:
-        yield started
-    finally:
-        for child in reversed(started):
-            child.stop()
-        assert not [child.name for child in started if child.running]
+    return start_prometheus(tmp_path, _prometheus_config(ports), len(MODES), children, closers)
 
 
 def _pins() -> tuple[int | None, int | None]:
@@ -321,7 +219,7 @@ def test_every_dashboard_query_has_data_and_async_lags_less(
     children: list[ChildProcess],
     closers: list[Callable[[], None]],
 ) -> None:
-    binary = _prometheus_binary()  # fail first, before minutes of set-up
+    binary = prometheus_binary()  # fail first, before minutes of set-up
     assert os.access(binary, os.X_OK)
     service_cpu, load_cpu = _pins()
     proxy: Proxy = start_delay_proxy(
@@ -368,8 +266,8 @@ def test_every_dashboard_query_has_data_and_async_lags_less(
     whole_run = f"{math.ceil(at - load_start) + 5}s"
 
     # 1. Event-loop lag p99 over the paced stretch, with the dashboard's own query.
-    (lag_panel,) = [p for p in _panels() if p.get("title") == "Event-loop lag p99 and max"]
-    lag_expr = _substitute(
+    (lag_panel,) = [p for p in dashboard_panels() if p.get("title") == "Event-loop lag p99 and max"]
+    lag_expr = substitute(
         lag_panel["targets"][0]["expr"], _variables("sync|async", f"{math.floor(paced_end - paced_start)}s")
     )
     assert "otel_cache_event_loop_lag_seconds_bucket" in lag_expr
@@ -392,11 +290,11 @@ def test_every_dashboard_query_has_data_and_async_lags_less(
     # 2. Every panel query has data for each mode.
     missing = []
     checked = 0
-    for panel, target in _prometheus_targets():
+    for panel, target in prometheus_targets():
         title = panel["title"]
         repeated = panel.get("repeat") == "mode"
         for mode in MODES:
-            expr = _substitute(target["expr"], _variables(mode if repeated else "sync|async", whole_run))
+            expr = substitute(target["expr"], _variables(mode if repeated else "sync|async", whole_run))
             series = prometheus.query(expr, at)
             values = [float(s["value"][1]) for s in series if repeated or _of_mode(s["metric"], mode)]
             checked += 1
