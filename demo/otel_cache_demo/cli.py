@@ -7,6 +7,7 @@
     otel-cache demo --rtt-ms 1               # ... behind a proxy adding 1 ms of round trip
     otel-cache demo --redis-url redis://host:6379/0
     otel-cache demo --smoke --no-live        # about 20 s, plain lines (CI)
+    otel-cache demo --sweep                  # the map: 4 round trips x 4 concurrencies, ~15 min
 
 It starts the demo service in both modes (sync: ADR-014's legacy design; async: its new
 one), drives the same load at each in turn on the same CPU budget, shows both side by side
@@ -27,6 +28,11 @@ import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from otel_cache_demo.runner import DemoView
+    from otel_cache_demo.sweep import SweepOptions
 
 __all__ = ["main"]
 
@@ -69,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--warmup", type=_non_negative, default=None, help="warm-up seconds per mode (default: a round)"
     )
-    demo.add_argument("--concurrency", type=_count, default=32, help="connections of the load (default 32)")
+    demo.add_argument("--concurrency", type=_count, default=None, help="connections of the load (default 32)")
     demo.add_argument(
         "--rate",
         type=_positive,
@@ -101,6 +107,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--smoke", action="store_true", help="a short run (about 20 s) to see that it works")
     demo.add_argument(
+        "--sweep",
+        action="store_true",
+        help="run both modes at Redis round trips of 0, 1, 5, 15 ms and 8, 32, 128, 512 connections "
+        "(each cell: --duration, default 10 s, in --rounds, default 2) and map where the ADR's claims hold",
+    )
+    demo.add_argument(
         "--out", type=Path, default=None, help="report folder (default reports/demo-<UTC time>)"
     )
     demo.add_argument("--no-live", action="store_true", help="plain log lines instead of the live view")
@@ -116,14 +128,20 @@ def _parser() -> argparse.ArgumentParser:
 def _demo(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from otel_cache_demo.live import LiveView, LogView, print_summary
     from otel_cache_demo.runner import SMOKE, DemoOptions, Interrupted, run_demo
+    from otel_cache_demo.sweep import SweepOptions
 
-    base = SMOKE if args.smoke else DemoOptions()
+    base = SMOKE if args.smoke else SweepOptions().cell if args.sweep else DemoOptions()
+    if args.sweep and (args.rtt_ms is not None or args.concurrency is not None or args.rate is not None):
+        print(
+            "otel-cache demo: --sweep sets the round trip and the connections, closed loop", file=sys.stderr
+        )
+        return 2
     try:
         options = DemoOptions(
             duration_s=args.duration if args.duration is not None else base.duration_s,
             rounds=args.rounds if args.rounds is not None else base.rounds,
             warmup_s=args.warmup if args.warmup is not None else base.warmup_s,
-            concurrency=args.concurrency,
+            concurrency=args.concurrency if args.concurrency is not None else base.concurrency,
             rate=args.rate,
             graphql_share=args.graphql_share,
             redis=args.redis or "none",
@@ -142,6 +160,8 @@ def _demo(args: argparse.Namespace, argv: Sequence[str]) -> int:
         return 2
     live = not args.no_live and sys.stdout.isatty()
     view = LiveView() if live else LogView()
+    if args.sweep:
+        return _sweep(SweepOptions(cell=options, out=args.out), LogView())
     try:
         result, folder = run_demo(options, view)
     except Interrupted as exc:
@@ -154,6 +174,23 @@ def _demo(args: argparse.Namespace, argv: Sequence[str]) -> int:
     for warning in result.warnings():
         print(f"warning: {warning}", file=sys.stderr)
     print(f"report: {folder / 'report.md'}")
+    return 0
+
+
+def _sweep(options: SweepOptions, view: DemoView) -> int:
+    from otel_cache_demo.runner import Interrupted
+    from otel_cache_demo.sweep import run_sweep
+
+    try:
+        _cells, folder = run_sweep(options, view)
+    except Interrupted as exc:
+        print(f"otel-cache demo: interrupted ({exc}); every process it started is stopped", file=sys.stderr)
+        return 130
+    except (RuntimeError, OSError, ValueError) as exc:
+        print(f"otel-cache demo: {exc}", file=sys.stderr)
+        return 1
+    print((folder / "sweep.md").read_text(encoding="utf-8"))
+    print(f"map: {folder / 'sweep.md'}")
     return 0
 
 
