@@ -130,6 +130,7 @@ class ServerSnapshot:
     l2_misses: float = 0.0
     evictions: float = 0.0
     l2_errors: float = 0.0
+    l2_get: Buckets = field(default_factory=dict)  # Redis GET durations (otel_cache.operation.duration)
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,7 @@ class ServerWindow:
     evictions: float
     l2_errors: float
     flight_wait: Buckets = field(default_factory=dict)
+    l2_get: Buckets = field(default_factory=dict)
 
     @classmethod
     def between(cls, before: ServerSnapshot, after: ServerSnapshot) -> ServerWindow:
@@ -165,6 +167,7 @@ class ServerWindow:
             l2_misses=_counter_delta(after.l2_misses, before.l2_misses),
             evictions=_counter_delta(after.evictions, before.evictions),
             l2_errors=_counter_delta(after.l2_errors, before.l2_errors),
+            l2_get=_bucket_delta(after.l2_get, before.l2_get),
         )
 
     @classmethod
@@ -186,6 +189,7 @@ class ServerWindow:
             l2_misses=sum(w.l2_misses for w in windows),
             evictions=sum(w.evictions for w in windows),
             l2_errors=sum(w.l2_errors for w in windows),
+            l2_get=_bucket_sum(w.l2_get for w in windows),
         )
 
     @property
@@ -841,7 +845,15 @@ def render_markdown(result: DemoResult, charts: Sequence[str] = ()) -> str:
         ]
     lines += ["## Rounds", "", *_rounds_markdown(result), ""]
     if charts:
-        lines += ["## Charts", ""]
+        lines += [
+            "## Charts",
+            "",
+            "Per second of load. The x axis is each mode's measured time, its rounds end to end, so "
+            "both modes' lines overlay; a dotted vertical is where a mode's round ends and its next "
+            "one begins (one round of the other mode ran in between). Latencies and loop lag are the "
+            "quantiles the tables report.",
+            "",
+        ]
         lines += [f"![{name}]({name})" for name in charts]
         lines.append("")
     if result.notes:
@@ -862,82 +874,109 @@ def render_markdown(result: DemoResult, charts: Sequence[str] = ()) -> str:
 _COLOURS = {"sync": "tab:red", "async": "tab:blue"}
 
 
+def _per_second(sample: SecondSample, value: str) -> float | None:
+    """One chart value of one second (ms or percent), or None when not measured."""
+    server = sample.server
+    if value == "qps":
+        return float(sample.requests)
+    if value in ("p99", "p50"):
+        latency = sample.p99_s if value == "p99" else sample.p50_s
+        return None if latency is None else latency * 1e3
+    if server is None:
+        return None
+    if value == "lag_p99":
+        lag = server.lag_p99_s
+    elif value == "lag_max":
+        lag = server.lag_max_s
+    elif value == "redis_p99":
+        lag = histogram_quantile(0.99, server.l2_get)
+    elif value in ("hit_l1", "hit_l2"):
+        ratio = server.hit_ratio_l1 if value == "hit_l1" else server.hit_ratio_l2
+        return None if ratio is None else ratio * 100
+    else:
+        raise ValueError(value)
+    return None if lag is None else lag * 1e3
+
+
 def _series(result: DemoResult, mode: str, value: str) -> tuple[list[float], list[float]]:
     xs, ys = [], []
     for sample in result.seconds:
         if sample.mode != mode or sample.mode_s is None:
             continue
-        y: float | None
-        if value == "qps":
-            y = float(sample.requests)
-        elif value == "p99":
-            y = None if sample.p99_s is None else sample.p99_s * 1e3
-        elif value == "p50":
-            y = None if sample.p50_s is None else sample.p50_s * 1e3
-        elif value == "lag_p50":
-            lag = None if sample.server is None else histogram_quantile(0.5, sample.server.lag)
-            y = None if lag is None else lag * 1e3
-        elif value == "lag_max":
-            y = (
-                None
-                if sample.server is None or sample.server.lag_max_s is None
-                else sample.server.lag_max_s * 1e3
-            )
-        else:
-            raise ValueError(value)
+        y = _per_second(sample, value)
         if y is not None:
             xs.append(sample.mode_s)
             ys.append(y)
     return xs, ys
 
 
-def write_charts(result: DemoResult, folder: Path) -> list[str]:
-    """PNG charts of the per-second series (QPS, p99, loop lag), both modes on each; the file names.
+# name, title, [(value, line style, legend)], y unit: what report.md shows, in its order.
+_CHARTS = (
+    ("qps.png", "Throughput", [("qps", "-", "")], "responses per second"),
+    ("p99.png", "Client latency (the table's p50 and p99)", [("p99", "-", "p99"), ("p50", ":", "p50")], "ms"),
+    (
+        "loop_lag.png",
+        "Event-loop lag (the table's p99, and the longest)",
+        [("lag_p99", "-", "p99"), ("lag_max", ":", "max")],
+        "ms",
+    ),
+    (
+        "hit_ratio.png",
+        "Hit ratio per level",
+        [("hit_l1", "-", "L1"), ("hit_l2", ":", "L2 (after an L1 miss)")],
+        "%",
+    ),
+    (
+        "redis_latency.png",
+        "Redis GET latency p99 (otel_cache.operation.duration)",
+        [("redis_p99", "-", "")],
+        "ms",
+    ),
+)
 
-    The x axis is each mode's measured time (its rounds end to end), so the two lines
-    overlay; dotted lines mark round boundaries. Needs matplotlib (Agg backend).
+
+def write_charts(result: DemoResult, folder: Path) -> list[str]:
+    """PNG charts of the per-second series, both modes on each; the file names of those with data.
+
+    Linear axes from 0 with labelled ticks. The x axis is each mode's measured time (its
+    rounds end to end, so the two modes' lines overlay); dotted verticals mark where a round
+    ends and the mode's next round (after one round of the other mode) begins. Needs
+    matplotlib (Agg backend).
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import NullFormatter, ScalarFormatter
 
     round_s = float(result.settings.get("round_s") or 0.0)
     rounds = int(result.settings.get("rounds") or 0)
-    charts = [
-        ("qps.png", "Throughput (responses per second)", [("qps", "-")], "responses/s", False),
-        ("p99.png", "Client latency per second", [("p99", "-"), ("p50", ":")], "ms", True),
-        # ~20 lag samples a second: their p99 is their max, so the chart shows the max and the median.
-        ("loop_lag.png", "Event-loop lag per second", [("lag_max", "-"), ("lag_p50", ":")], "ms", True),
-    ]
     written = []
-    for name, title, values, unit, log in charts:
+    for name, title, values, unit in _CHARTS:
         fig, ax = plt.subplots(figsize=(9, 4), dpi=100)
         try:
             for mode in MODES:
-                for value, style in values:
+                for value, style, legend in values:
                     xs, ys = _series(result, mode, value)
                     if xs:
-                        label = mode if len(values) == 1 else f"{mode} {value.replace('_', ' ')}"
+                        label = f"{mode} {legend}".strip()
                         ax.plot(xs, ys, style, color=_COLOURS[mode], label=label, linewidth=1.4)
+            if not ax.get_lines():
+                continue  # nothing measured (no Redis: no Redis latency)
             for boundary in range(1, rounds):
                 ax.axvline(boundary * round_s, color="grey", linestyle=":", linewidth=0.8)
+            if rounds > 1:
+                ax.plot([], [], color="grey", linestyle=":", linewidth=0.8, label="next round")
             ax.set_title(title)
-            ax.set_xlabel("measured seconds of each mode (rounds end to end)")
+            ax.set_xlabel("measured seconds of each mode (its rounds end to end)")
             ax.set_ylabel(unit)
-            if log and ax.get_lines():
-                ax.set_yscale("log")
-                ax.yaxis.set_major_formatter(ScalarFormatter())
-                ax.yaxis.set_minor_formatter(NullFormatter())
+            ax.set_ylim(bottom=0, top=100 if unit == "%" else None)
             ax.grid(True, alpha=0.3)
-            if ax.get_legend_handles_labels()[0]:
-                ax.legend(loc="best")
+            ax.legend(loc="best")
             fig.tight_layout()
             fig.savefig(folder / name)
+            written.append(name)
         finally:
             plt.close(fig)
-        written.append(name)
     return written
 
 

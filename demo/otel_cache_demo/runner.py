@@ -674,6 +674,7 @@ _LOCK_WAIT = f"{METRICS.LOCK_WAIT.prometheus_name}_bucket"
 _REQUESTS = METRICS.REQUESTS.prometheus_name
 _EVICTIONS = METRICS.EVICTIONS.prometheus_name
 _L2_ERRORS = METRICS.L2_ERRORS.prometheus_name
+_L2_DURATION = f"{METRICS.OPERATION_DURATION.prometheus_name}_bucket"
 
 
 def parse_metrics(text: str, *, at: float, cpu_s: float) -> ServerSnapshot:
@@ -681,6 +682,7 @@ def parse_metrics(text: str, *, at: float, cpu_s: float) -> ServerSnapshot:
     lag: dict[float, float] = {}
     lock_wait: dict[float, float] = {}
     flight_wait: dict[float, float] = {}
+    l2_get: dict[float, float] = {}
     counters = {"l1_hit": 0.0, "l1_miss": 0.0, "l2_hit": 0.0, "l2_miss": 0.0}
     evictions = l2_errors = 0.0
     lag_max: float | None = None
@@ -696,6 +698,9 @@ def parse_metrics(text: str, *, at: float, cpu_s: float) -> ServerSnapshot:
                     target = lock_wait
                 le = float(labels["le"])
                 target[le] = target.get(le, 0.0) + value
+            elif name == _L2_DURATION and labels.get("otel_cache_operation") == "get":
+                le = float(labels["le"])
+                l2_get[le] = l2_get.get(le, 0.0) + value
             elif name == _LAG_MAX:
                 lag_max = value if lag_max is None else max(lag_max, value)
             elif name == _REQUESTS:
@@ -719,6 +724,7 @@ def parse_metrics(text: str, *, at: float, cpu_s: float) -> ServerSnapshot:
         l2_misses=counters["l2_miss"],
         evictions=evictions,
         l2_errors=l2_errors,
+        l2_get=l2_get,
     )
 
 

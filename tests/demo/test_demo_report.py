@@ -309,6 +309,7 @@ def test_write_report_writes_markdown_json_and_charts(tmp_path: Path) -> None:
     assert {"report.md", "results.json", "qps.png", "p99.png", "loop_lag.png"} <= names
     for chart in ("qps.png", "p99.png", "loop_lag.png"):
         assert (folder / chart).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "redis_latency.png" not in names  # no Redis GET was measured: no empty chart
     data = json.loads((folder / "results.json").read_text())
     assert data["summary"]["sync"]["qps"] == pytest.approx(410.0)
     assert data["comparison"]["adr_qps_ratio"] == ADR_QPS_RATIO
@@ -358,6 +359,22 @@ def test_each_mode_gets_its_own_redis_database() -> None:
         _with_address("rediss://u:p@host:6379/2?x=1", "127.0.0.1", 4000)
         == "rediss://u:p@127.0.0.1:4000/2?x=1"
     )
+
+
+def test_parse_metrics_keeps_the_redis_get_durations() -> None:
+    text = "\n".join(
+        [
+            "# TYPE otel_cache_operation_duration_seconds histogram",
+            *(
+                f'otel_cache_operation_duration_seconds_bucket{{otel_cache_operation="{op}",le="{le}"}} {n}'
+                for op, counts in (("get", (3, 5, 5)), ("set", (7, 7, 7)))
+                for le, n in zip(("0.001", "0.01", "+Inf"), counts, strict=True)
+            ),
+            "",
+        ]
+    )
+    parsed = parse_metrics(text, at=1.0, cpu_s=0.0)
+    assert parsed.l2_get == {0.001: 3.0, 0.01: 5.0, math.inf: 5.0}
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])
