@@ -2,7 +2,7 @@
 
 ::
 
-    otel-cache demo                          # L1 only, about 3.5 minutes, live view, report folder
+    otel-cache demo                          # L1 only, about 4 minutes, live view, report folder
     otel-cache demo --redis embedded         # with a redis-server of its own on loopback
     otel-cache demo --rtt-ms 1               # ... behind a proxy adding 1 ms of round trip
     otel-cache demo --redis-url redis://host:6379/0
