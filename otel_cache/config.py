@@ -19,7 +19,6 @@ variable                               field                      default
 ``OTEL_CACHE_BREAKER_THRESHOLD``       ``breaker_threshold``      ``5``
 ``OTEL_CACHE_BREAKER_RESET``           ``breaker_reset`` (s)      ``1``
 ``OTEL_CACHE_MAX_KEY_LENGTH``          ``max_key_length``         ``1024``
-``OTEL_CACHE_L1_LOCK``                 ``l1_lock``                ``threading.Lock``
 ``OTEL_CACHE_INVALIDATION``            ``invalidation``           ``true`` (with Redis)
 =====================================  =========================  ===================
 
@@ -94,7 +93,6 @@ class CacheConfig:
     breaker_threshold: int = 5
     breaker_reset: float = 1.0
     max_key_length: int = 1024
-    l1_lock: Literal["threading.Lock", "threading.RLock"] = "threading.Lock"
     invalidation: bool = True
 
     @property
@@ -129,8 +127,6 @@ class CacheConfig:
             raise CacheConfigError(f"serializer must be one of {_SERIALIZERS}, got {self.serializer!r}")
         if self.serializer == "pickle" and not self.pickle_hmac_key:
             raise CacheConfigError("the pickle serializer needs pickle_hmac_key (OTEL_CACHE_PICKLE_HMAC_KEY)")
-        if self.l1_lock not in ("threading.Lock", "threading.RLock"):
-            raise CacheConfigError(f"l1_lock must be threading.Lock or threading.RLock, got {self.l1_lock!r}")
         if not isinstance(self.invalidation, bool):
             raise CacheConfigError(f"invalidation must be true or false, got {self.invalidation!r}")
         if self.on_backend_error not in _POLICIES:

@@ -20,8 +20,8 @@ Both managers serve one :class:`~otel_cache.MultiLevelCache`: one L1, one tier
 state and one flight table per process, so a write or an invalidation through
 either API is seen by the other at once, and a thread and a coroutine missing the
 same query run its computation once. Each API has its own Redis client. The cache
-is created on first use from ``CacheConfig.from_env()`` (or from what
-:func:`configure_cache_managers` was given), named ``query-results`` unless
+is created on first use from ``CacheConfig.from_env()`` (or from the config
+:func:`configure_cache_managers` was given, or is the cache it was given), named ``query-results`` unless
 ``OTEL_CACHE_NAME`` names it; its ``mode``
 (a telemetry attribute) is that of the manager asked for first. Nothing is
 created at import time. Tests call :func:`reset_cache_managers` (or the async
@@ -38,6 +38,7 @@ from typing import Any
 from otel_cache.config import CacheConfig
 from otel_cache.core.keys import query_key
 from otel_cache.core.tiers import MISSING
+from otel_cache.errors import CacheConfigError
 from otel_cache.multilevel import MultiLevelCache
 
 __all__ = [
@@ -151,14 +152,26 @@ _sync_manager: CacheManager | None = None
 _async_manager: AsyncCacheManager | None = None
 
 
-def configure_cache_managers(config: CacheConfig | None) -> None:
-    """Set the config the managers are created from (``None``: from the environment again).
+def configure_cache_managers(
+    config: CacheConfig | None = None, *, cache: MultiLevelCache[str, Any] | None = None
+) -> None:
+    """Set what the managers serve from: a ``config`` to create their cache from (``None``:
+    from the environment again), or a ``cache`` of your own, which they then own (a reset
+    closes it).
 
     Managers that exist already keep their config: call a reset first to replace them.
+    A ``cache`` given while the managers' cache exists is refused
+    (:class:`~otel_cache.errors.CacheConfigError`).
     """
-    global _config
+    global _config, _cache
+    if config is not None and cache is not None:
+        raise CacheConfigError("give configure_cache_managers a config or a cache, not both")
     with _lock:
-        _config = config
+        if cache is not None:
+            if _cache is not None and _cache is not cache:
+                raise CacheConfigError("the managers' cache exists already: reset the managers first")
+            _cache = cache
+        _config = config if cache is None else cache.config
 
 
 def _manager_config() -> CacheConfig:

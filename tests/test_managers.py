@@ -21,7 +21,9 @@ from otel_cache import (
     AsyncCacheManager,
     CacheClosedError,
     CacheConfig,
+    CacheConfigError,
     CacheManager,
+    MultiLevelCache,
     areset_cache_managers,
     configure_cache_managers,
     get_async_cache_manager,
@@ -324,6 +326,34 @@ def test_configure_does_not_replace_existing_managers() -> None:
     assert existing.cache.config.name == "query-results"
     configure_cache_managers(None)
     assert managers._config is None
+
+
+async def test_the_managers_serve_a_cache_they_are_given_and_close_it() -> None:
+    cache: MultiLevelCache[str, Any] = MultiLevelCache(
+        CacheConfig(name="given"), async_mode=True, l1_lock=threading.RLock()
+    )
+    configure_cache_managers(cache=cache)
+    assert get_async_cache_manager().cache is cache
+    assert get_cache_manager().cache is cache
+    await get_async_cache_manager().acache_query_result(_model_query(), RESULT)
+    assert get_cache_manager().get_query_result(_model_query()) == RESULT
+    assert cache.l1.lock_stats().kind == "threading.RLock"
+    await areset_cache_managers()
+    assert cache.closed
+    assert get_cache_manager().cache.config.name == "query-results"
+
+
+def test_a_given_cache_is_refused_while_the_managers_have_one() -> None:
+    existing = get_cache_manager()
+    late: MultiLevelCache[str, Any] = MultiLevelCache(CacheConfig(name="late"))
+    try:
+        with pytest.raises(CacheConfigError, match="reset the managers first"):
+            configure_cache_managers(cache=late)
+        with pytest.raises(CacheConfigError, match="not both"):
+            configure_cache_managers(CacheConfig(name="late"), cache=late)
+        assert get_cache_manager() is existing
+    finally:
+        late.close()
 
 
 # -- through Redis -----------------------------------------------------------------

@@ -67,8 +67,14 @@ from strawberry.fastapi import GraphQLRouter
 
 from otel_cache.config import CacheConfig
 from otel_cache.integrations.fastapi import instrument_app, otel_cache_lifespan
-from otel_cache.managers import CacheManager, get_async_cache_manager, get_cache_manager
-from otel_cache.multilevel import MultiLevelStats
+from otel_cache.l1.lock import RawLock
+from otel_cache.managers import (
+    CacheManager,
+    configure_cache_managers,
+    get_async_cache_manager,
+    get_cache_manager,
+)
+from otel_cache.multilevel import MultiLevelCache, MultiLevelStats
 from otel_cache.telemetry.instrumentor import OtelCacheInstrumentor
 from otel_cache.telemetry.loop_monitor import EventLoopMonitor
 from otel_cache.warming import AsyncWarmer, CacheWarmer, ThreadWarmer
@@ -78,14 +84,14 @@ from otel_cache_demo.lookups import AsyncLookup, SyncLookup, UnknownNodeError
 from otel_cache_demo.schema import make_schema
 from otel_cache_demo.telemetry import DemoTelemetry
 
-__all__ = ["DEFAULT_NAMESPACE", "DemoSettings", "Mode", "cache_config", "create_app", "main"]
+__all__ = ["DEFAULT_NAMESPACE", "DemoSettings", "Mode", "cache_config", "create_app", "demo_cache", "main"]
 
 Mode = Literal["sync", "async"]
 MODES: tuple[str, ...] = get_args(Mode)
 DEFAULT_NAMESPACE = "otel-cache-demo"
-_LOCKS: dict[str, Literal["threading.Lock", "threading.RLock"]] = {
-    "sync": "threading.RLock",  # the ADR's legacy lock
-    "async": "threading.Lock",
+_LOCKS: dict[str, Callable[[], RawLock]] = {
+    "sync": threading.RLock,  # the ADR's legacy lock: the comparison's, not the library's
+    "async": threading.Lock,
 }
 
 
@@ -119,7 +125,7 @@ class DemoSettings:
 
 
 def cache_config(settings: DemoSettings) -> CacheConfig:
-    """The managers' config: ``OTEL_CACHE_*`` variables, then the settings, then the mode's lock."""
+    """The managers' config: ``OTEL_CACHE_*`` variables, then the settings."""
     overrides: dict[str, object] = {
         "name": "query-results",
         "namespace": settings.namespace,
@@ -129,8 +135,15 @@ def cache_config(settings: DemoSettings) -> CacheConfig:
     if settings.redis_url is not None:
         overrides["redis_url"] = settings.redis_url
     overrides.update(settings.config_overrides)
-    overrides["l1_lock"] = _LOCKS[settings.mode]  # the mode is the design: not overridable
     return CacheConfig.from_env(None).with_changes(**overrides)
+
+
+def demo_cache(settings: DemoSettings) -> MultiLevelCache[str, Any]:
+    """The managers' cache: :func:`cache_config`, and the L1 lock of the mode's design
+    (the sync service's ``threading.RLock``, as the ADR's legacy code has it)."""
+    return MultiLevelCache(
+        cache_config(settings), async_mode=settings.mode == "async", l1_lock=_LOCKS[settings.mode]()
+    )
 
 
 @dataclass
@@ -171,7 +184,7 @@ def create_app(
     owns_telemetry = telemetry is None
     telemetry = telemetry if telemetry is not None else DemoTelemetry.from_env(mode)
     graph = graph if graph is not None else default_graph()
-    config = cache_config(settings)
+    cache_config(settings)  # bad settings fail here, not at startup
     state = _State(settings, telemetry, graph)
 
     @asynccontextmanager
@@ -188,8 +201,9 @@ def create_app(
             )
         warmers = [_warmer_factory(settings, graph)] if settings.warm_keys else []
         try:
+            configure_cache_managers(cache=demo_cache(settings))
             async with otel_cache_lifespan(
-                config=config,
+                config=None,  # the managers serve the cache configured above
                 warmers=warmers,
                 loop_monitor=monitor if monitor is not None else False,
                 mode="sync" if mode == "sync" else "async",

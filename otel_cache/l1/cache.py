@@ -29,7 +29,7 @@ from otel_cache.core.lru import Clock, LRUCore
 from otel_cache.core.sizing import Sizer, deep_sizeof
 from otel_cache.core.stats import CacheStats, LockWaitStats
 from otel_cache.errors import CacheClosedError
-from otel_cache.l1.lock import TimedLock
+from otel_cache.l1.lock import RawLock, TimedLock
 from otel_cache.telemetry import hooks
 
 __all__ = ["AsyncLRUCache"]
@@ -68,8 +68,9 @@ class AsyncLRUCache(Generic[K, V]):
         name: the cache's name in telemetry.
         register: make the cache visible to instrumentation (a multi-level cache
             registers itself instead of its L1).
-        lock_kind: ``"threading.Lock"``; ``"threading.RLock"`` reproduces the ADR's
-            legacy design for comparisons (it is slower and buys nothing here).
+        lock: the lock that guards the entries, owned by the cache from now on
+            (default: a new ``threading.Lock``; a comparison may pass a ``threading.RLock``,
+            which is slower and buys nothing here: nothing re-enters).
     """
 
     __slots__ = (
@@ -101,7 +102,7 @@ class AsyncLRUCache(Generic[K, V]):
         expiry_batch: int = 64,
         name: str = "default",
         register: bool = True,
-        lock_kind: str = "threading.Lock",
+        lock: RawLock | None = None,
     ) -> None:
         self._core: LRUCore[K, V] = LRUCore(
             max_entries=max_entries,
@@ -112,7 +113,7 @@ class AsyncLRUCache(Generic[K, V]):
             expiry_resolution=expiry_resolution,
             expiry_batch=expiry_batch,
         )
-        self._lock = TimedLock(lock_kind)
+        self._lock = TimedLock(lock)
         self._core_get = self._core.get
         # The hit path, inlined in get/aget (one frame a hit). Without the GIL a
         # lock-free lookup could race a put: every lookup then finds nothing and takes the lock.

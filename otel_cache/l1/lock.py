@@ -68,13 +68,22 @@ import time
 import weakref
 from bisect import bisect_left
 from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
 from otel_cache.core.stats import LockWaitStats
 from otel_cache.errors import CacheConfigError
 
-__all__ = ["LOCK_KINDS", "WAIT_BUCKETS", "TimedLock", "WaitListener"]
+__all__ = ["WAIT_BUCKETS", "RawLock", "TimedLock", "WaitListener"]
 
-LOCK_KINDS = ("threading.Lock", "threading.RLock")
+
+@runtime_checkable
+class RawLock(Protocol):
+    """What :class:`TimedLock` wraps: ``threading.Lock()`` or ``threading.RLock()``."""
+
+    def acquire(self, blocking: bool = ..., timeout: float = ...) -> bool: ...
+
+    def release(self) -> None: ...
+
 
 WaitListener = Callable[[str, float], None]
 """Called with (lock kind, wait in seconds) after each contended wait, outside the lock."""
@@ -113,12 +122,13 @@ class TimedLock:
         "try_acquire",
     )
 
-    def __init__(self, kind: str = "threading.Lock") -> None:
-        if kind not in LOCK_KINDS:
-            raise CacheConfigError(f"lock kind must be one of {LOCK_KINDS}, got {kind!r}")
-        # RLock only to reproduce the ADR's legacy design in comparisons: nothing re-enters.
-        self._lock = threading.RLock() if kind == "threading.RLock" else threading.Lock()
-        self.kind = kind
+    def __init__(self, lock: RawLock | None = None) -> None:
+        if lock is None:
+            lock = threading.Lock()
+        elif not isinstance(lock, RawLock):
+            raise CacheConfigError(f"lock must be a threading.Lock or RLock, got {type(lock).__name__}")
+        self._lock = lock
+        self.kind = _kind_of(lock)
         self.try_acquire: Callable[[bool], bool] = self._lock.acquire
         self.release: Callable[[], None] = self._lock.release
         self.contended = 0
@@ -228,3 +238,16 @@ class TimedLock:
         if wait > self.max_wait_s:
             self.max_wait_s = wait
         self._buckets[bisect_left(WAIT_BUCKETS, wait)] += 1
+
+
+_LOCK_TYPE = type(threading.Lock())
+_RLOCK_TYPE = type(threading.RLock())
+
+
+def _kind_of(lock: RawLock) -> str:
+    # The lock-type attribute of the lock-wait metric.
+    if isinstance(lock, _LOCK_TYPE):
+        return "threading.Lock"
+    if isinstance(lock, _RLOCK_TYPE):
+        return "threading.RLock"
+    return f"{type(lock).__module__}.{type(lock).__qualname__}"

@@ -37,6 +37,7 @@ from otel_cache.core.serialization import make_serializer
 from otel_cache.core.sizing import Sizer, deep_sizeof
 from otel_cache.core.tiers import TierCore
 from otel_cache.l1.cache import AsyncLRUCache
+from otel_cache.l1.lock import RawLock
 from otel_cache.multilevel.async_api import AsyncAPI
 from otel_cache.multilevel.flight_async import AsyncFlights
 from otel_cache.multilevel.flight_sync import SyncFlights
@@ -67,6 +68,8 @@ class MultiLevelCache(SyncAPI[K, V], AsyncAPI[K, V]):
             that makes one; instead of ``config.redis_url``.
         async_redis_client: the same for the async API (``redis.asyncio``); a function is
             called once per event loop, a client serves only the loop it was made on.
+        l1_lock: the lock that guards L1 (default: a new ``threading.Lock``; see
+            :class:`~otel_cache.l1.cache.AsyncLRUCache`'s ``lock``).
 
     A client handed in is never closed by the cache; one that a function made is.
     """
@@ -80,6 +83,7 @@ class MultiLevelCache(SyncAPI[K, V], AsyncAPI[K, V]):
         sizer: Sizer | None = deep_sizeof,
         redis_client: ClientSource | None = None,
         async_redis_client: ClientSource | None = None,
+        l1_lock: RawLock | None = None,
     ) -> None:
         self.config = config = config if config is not None else CacheConfig.from_env()
         self.redis: RedisConnector | None = None
@@ -101,7 +105,7 @@ class MultiLevelCache(SyncAPI[K, V], AsyncAPI[K, V]):
             clock=clock,
             name=config.name,
             register=False,
-            lock_kind=config.l1_lock,
+            lock=l1_lock,
         )
         coherence = None
         if l2_enabled and config.invalidation:

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Hashable
-from contextlib import AbstractContextManager
+from collections.abc import Hashable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 
-__all__ = ["Handler", "current", "install", "register", "registered", "uninstall"]
+__all__ = ["Handler", "current", "install", "isolated_registry", "register", "registered", "uninstall"]
 
 
 class Handler(Protocol):
@@ -70,6 +70,23 @@ def registered() -> list[Any]:
     """The live registered caches and warmers."""
     with _lock:
         return list(_registered)
+
+
+@contextmanager
+def isolated_registry() -> Iterator[None]:
+    """A fresh, empty registry for the block (for tests); the previous one comes back after.
+
+    Items registered inside the block are forgotten when it ends; items registered
+    before it are invisible inside it, even if something still holds them alive.
+    """
+    global _registered
+    with _lock:
+        previous, _registered = _registered, weakref.WeakSet()
+    try:
+        yield
+    finally:
+        with _lock:
+            _registered = previous
 
 
 def current() -> Handler | None:

@@ -17,7 +17,7 @@ from otel_cache import get_async_cache_manager, get_cache_manager
 from otel_cache_demo.catalogue import query_catalogue
 from otel_cache_demo.graph import TraversalQuery, default_graph
 from otel_cache_demo.loadgen import GRAPHQL_DOCUMENT
-from otel_cache_demo.service import DemoSettings, cache_config, create_app
+from otel_cache_demo.service import DemoSettings, Mode, cache_config, create_app, demo_cache
 from otel_cache_demo.telemetry import DemoTelemetry, otlp_targets
 from tests.integrations.asgi_client import serving
 
@@ -104,8 +104,9 @@ async def test_concurrent_misses_of_one_query_compute_it_once(client: httpx.Asyn
 async def test_each_mode_runs_its_design(mode: str) -> None:
     app = create_app(mode, warm_keys=3)
     async with serving(app) as http:
-        config = get_cache_manager().cache.config
-        assert config.l1_lock == ("threading.RLock" if mode == "sync" else "threading.Lock")
+        cache = get_cache_manager().cache
+        config = cache.config
+        assert cache.l1.lock_stats().kind == ("threading.RLock" if mode == "sync" else "threading.Lock")
         assert config.namespace == "otel-cache-demo"
         assert config.name == "query-results"
         warmer_threads = [t for t in threading.enumerate() if t.name == "otel-cache-warmer-top-queries"]
@@ -191,12 +192,21 @@ async def test_both_modes_share_redis(redis_url: str, writer: str, reader: str) 
         assert (await http.get("/stats")).json()["cache"]["l2"]["hits"] == 1
 
 
-def test_the_mode_sets_the_lock_and_settings_the_rest() -> None:
-    settings = DemoSettings(
-        "sync", ttl=30, l1_max_entries=100, config_overrides={"l1_lock": "threading.Lock"}
-    )
-    config = cache_config(settings)
-    assert (config.l1_lock, config.default_ttl, config.l1_max_entries) == ("threading.RLock", 30, 100)
+@pytest.mark.parametrize(("mode", "lock"), [("sync", "threading.RLock"), ("async", "threading.Lock")])
+def test_the_mode_sets_the_lock_and_settings_the_rest(mode: Mode, lock: str) -> None:
+    settings = DemoSettings(mode, ttl=30, l1_max_entries=100, config_overrides={"default_ttl": 45})
+    cache = demo_cache(settings)
+    try:
+        assert cache.l1.lock_stats().kind == lock
+        assert cache.async_mode is (mode == "async")
+        assert (cache.config.default_ttl, cache.config.l1_max_entries) == (45, 100)
+        assert cache_config(settings) == cache.config
+    finally:
+        cache.close()
+
+
+def test_bad_settings_are_refused() -> None:
+    settings = DemoSettings("sync")
     with pytest.raises(ValueError, match="mode"):
         DemoSettings("threads")
     with pytest.raises(ValueError, match="not 'async'"):

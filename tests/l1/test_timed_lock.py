@@ -7,7 +7,7 @@ import statistics
 import threading
 import time
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
@@ -15,7 +15,7 @@ import pytest
 from otel_cache.core.stats import LockWaitStats
 from otel_cache.errors import CacheConfigError, CacheKeyError
 from otel_cache.l1 import AsyncLRUCache, TimedLock
-from otel_cache.l1.lock import WAIT_BUCKETS
+from otel_cache.l1.lock import WAIT_BUCKETS, RawLock
 
 
 class Holder:
@@ -89,9 +89,12 @@ def lock_is_free(lock: TimedLock) -> bool:
     return False
 
 
-@pytest.mark.parametrize("kind", ["threading.Lock", "threading.RLock"])
-def test_fresh_lock_stats(kind: str) -> None:
-    lock = TimedLock(kind)
+@pytest.mark.parametrize(
+    ("raw", "kind"),
+    [(None, "threading.Lock"), (threading.Lock, "threading.Lock"), (threading.RLock, "threading.RLock")],
+)
+def test_fresh_lock_stats(raw: Callable[[], RawLock] | None, kind: str) -> None:
+    lock = TimedLock(raw() if raw is not None else None)
     stats = lock.stats()
     assert stats.kind == kind
     assert (stats.contended, stats.total_wait_s, stats.max_wait_s) == (0, 0.0, 0.0)
@@ -385,13 +388,13 @@ def test_waiters_on_several_event_loops_at_once() -> None:
     assert lock_is_free(cache.lock)
 
 
-def test_unknown_lock_kind_is_refused() -> None:
-    with pytest.raises(CacheConfigError, match="lock kind"):
-        TimedLock("my-kind")
+def test_something_that_is_not_a_lock_is_refused() -> None:
+    with pytest.raises(CacheConfigError, match=r"threading\.Lock or RLock"):
+        TimedLock("threading.RLock")  # type: ignore[arg-type]
 
 
-def test_rlock_kind_uses_a_reentrant_lock_and_times_contended_waits() -> None:
-    lock = TimedLock("threading.RLock")
+def test_an_rlock_is_reentrant_and_its_contended_waits_are_timed() -> None:
+    lock = TimedLock(threading.RLock())
     assert lock.try_acquire(False)
     assert lock.try_acquire(False)  # re-entrant in the owning thread
     lock.release()
