@@ -13,8 +13,10 @@ The ADR's API, for code that caches the results of queries::
 A query is any plain data, dataclass or pydantic model; its cache key is
 :func:`otel_cache.core.keys.query_key`: ``query:{type}:{blake2b digest}`` of a
 canonical form, the same for equal queries whatever their field order. Results
-go through the L2 serializer, so with JSON they come back from Redis as JSON data
-(dicts, lists), not as the original objects.
+come back from either level as they were cached (plain data, tuples, dates,
+UUIDs...: :mod:`otel_cache.core.value_tree`); a result of an Enum, dataclass or
+pydantic type needs its class declared, through a cache of your own:
+``configure_cache_managers(cache=MultiLevelCache(config, value_types=[Result]))``.
 
 Both managers serve one :class:`~otel_cache.MultiLevelCache`: one L1, one tier
 state and one flight table per process, so a write or an invalidation through

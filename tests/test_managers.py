@@ -387,12 +387,19 @@ async def test_configured_managers_share_results_through_redis(redis_url: str) -
     assert sync_cache.get_query_result(_model_query()) is None
 
 
-async def test_results_come_back_from_redis_as_json_data(redis_url: str) -> None:
-    configure_cache_managers(patient_config(redis_url=redis_url, namespace="test-managers-json"))
+class _Result(BaseModel):
+    path: tuple[str, ...]
+
+
+async def test_results_come_back_from_redis_as_they_were_cached(redis_url: str) -> None:
+    config = patient_config(redis_url=redis_url, namespace="test-managers-values")
+    configure_cache_managers(cache=MultiLevelCache(config, async_mode=True, value_types=[_Result]))
     await get_async_cache_manager().acache_query_result(_dict_query(), {"path": ("a", "b")})
+    await get_async_cache_manager().acache_query_result(_model_query(), _Result(path=("c",)))
     cache = get_cache_manager()
     cache.cache.l1.clear()  # as another process sees it, from Redis
-    assert cache.get_query_result(_dict_query()) == {"path": ["a", "b"]}
+    assert cache.get_query_result(_dict_query()) == {"path": ("a", "b")}
+    assert cache.get_query_result(_model_query()) == _Result(path=("c",))
 
 
 async def test_areset_closes_redis_managers(redis_url: str) -> None:

@@ -3,8 +3,10 @@
 Every serialized value starts with a one-byte format tag (in Redis, after the
 expiry header of :mod:`otel_cache.backends.envelope`)::
 
-    b"j" + orjson bytes                      json    (default)
-    b"m" + msgpack bytes                     msgpack (needs the msgpack extra)
+    b"j" + orjson bytes                      json    (default), plain data
+    b"J" + orjson bytes of a tagged tree     json, values that need type tags
+    b"m" + msgpack bytes                     msgpack (needs the msgpack extra), plain data
+    b"M" + msgpack bytes of a tagged tree    msgpack, values that need type tags
     b"p" + HMAC-SHA256(key, data) + data     pickle  (opt-in, signed)
 
 Reading accepts json and msgpack whatever the configured writer, so a namespace
@@ -14,9 +16,12 @@ make this process run code. Bytes that fail any of this raise
 :class:`~otel_cache.errors.SerializationError`, which the multi-level cache counts
 and treats as a miss.
 
-JSON and msgpack store JSON-like data: tuples come back as lists, and a value that
-has no such form (a set, an arbitrary object) raises ``SerializationError`` when
-written. L1 keeps the Python object itself, so such a value is still cached in L1.
+JSON and msgpack give back what was put, equal and of the same type, for the types
+of :mod:`otel_cache.core.value_tree` (tuples, dates, UUIDs, Decimals, declared Enum,
+dataclass and pydantic types...); anything else raises ``SerializationError`` when
+written, and :class:`~otel_cache.MultiLevelCache` refuses it at ``put`` whether or
+not Redis is configured. Plain data is written as it is, at orjson's or msgpack's
+speed; only a value that needs tags is rebuilt first.
 """
 
 from __future__ import annotations
@@ -24,15 +29,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import pickle
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 import orjson
 
+from otel_cache.core.value_tree import NO_TYPES, ValueTypes, from_tree, is_plain, to_tree
 from otel_cache.errors import CacheConfigError, SerializationError
 
 __all__ = ["Serializer", "make_serializer"]
 
-_JSON, _MSGPACK, _PICKLE = b"j"[0], b"m"[0], b"p"[0]
+_JSON, _TAGGED_JSON, _MSGPACK, _TAGGED_MSGPACK, _PICKLE = b"jJmMp"
 _DIGEST = 32
 
 
@@ -40,6 +47,9 @@ class Serializer(Protocol):
     """Turns values into bytes for L2 and back."""
 
     name: str
+
+    def check(self, value: Any) -> None:
+        """Raise :class:`SerializationError` if ``value`` cannot be stored as it is."""
 
     def dumps(self, value: Any) -> bytes: ...
 
@@ -50,15 +60,24 @@ class _Codec:
     """Decodes every tag it is allowed to; subclasses choose how to encode."""
 
     name = "json"
+    native_bytes = False
 
-    def __init__(self, hmac_key: bytes | None = None) -> None:
+    def __init__(self, hmac_key: bytes | None = None, types: ValueTypes = NO_TYPES) -> None:
         self._hmac_key = hmac_key
+        self._types = types
         self._msgpack: Any = _import_msgpack(required=False)
 
+    def check(self, value: Any) -> None:
+        if not is_plain(value, native_bytes=self.native_bytes):
+            to_tree(value, self._types, native_bytes=self.native_bytes)
+
     def dumps(self, value: Any) -> bytes:
-        _check_json(value)
+        if is_plain(value, native_bytes=False):
+            tag, tree = b"j", value
+        else:
+            tag, tree = b"J", to_tree(value, self._types, native_bytes=False)
         try:
-            return b"j" + orjson.dumps(value)
+            return tag + orjson.dumps(tree)
         except (TypeError, ValueError) as exc:  # orjson.JSONEncodeError is a TypeError
             raise SerializationError(f"cannot encode a {type(value).__name__} as JSON: {exc}") from exc
 
@@ -69,8 +88,11 @@ class _Codec:
         try:
             if tag == _JSON:
                 return orjson.loads(body)
-            if tag == _MSGPACK and self._msgpack is not None:
-                return self._msgpack.unpackb(body, raw=False, strict_map_key=False)
+            if tag == _TAGGED_JSON:
+                return from_tree(orjson.loads(body), self._types)
+            if tag in (_MSGPACK, _TAGGED_MSGPACK) and self._msgpack is not None:
+                tree = self._msgpack.unpackb(body, raw=False, strict_map_key=False)
+                return tree if tag == _MSGPACK else from_tree(tree, self._types)
             if tag == _PICKLE and self._hmac_key is not None:
                 return self._unpickle(bytes(body))
         except SerializationError:
@@ -90,21 +112,29 @@ class _Codec:
 
 class _MsgpackCodec(_Codec):
     name = "msgpack"
+    native_bytes = True
 
-    def __init__(self, hmac_key: bytes | None = None) -> None:
-        super().__init__(hmac_key)
+    def __init__(self, hmac_key: bytes | None = None, types: ValueTypes = NO_TYPES) -> None:
+        super().__init__(hmac_key, types)
         self._msgpack = _import_msgpack(required=True)
 
     def dumps(self, value: Any) -> bytes:
+        if is_plain(value, native_bytes=True):
+            tag, tree = b"m", value
+        else:
+            tag, tree = b"M", to_tree(value, self._types, native_bytes=True)
         try:
-            packed: bytes = self._msgpack.packb(value, use_bin_type=True)
+            packed: bytes = self._msgpack.packb(tree, use_bin_type=True)
         except (TypeError, ValueError, OverflowError) as exc:
             raise SerializationError(f"cannot encode a {type(value).__name__} as msgpack: {exc}") from exc
-        return b"m" + packed
+        return tag + packed
 
 
 class _PickleCodec(_Codec):
     name = "pickle"
+
+    def check(self, value: Any) -> None:
+        pass  # what pickle cannot store fails in dumps
 
     def dumps(self, value: Any) -> bytes:
         assert self._hmac_key is not None
@@ -115,47 +145,16 @@ class _PickleCodec(_Codec):
         return b"p" + hmac.new(self._hmac_key, payload, hashlib.sha256).digest() + payload
 
 
-_JSON_SCALARS = frozenset({str, int, bool, type(None)})
-
-
-def _check_json(value: Any) -> None:
-    """Refuse what JSON would silently change: NaN/inf (null), dataclasses, dates,
-    UUIDs, enums and other subclasses (they come back as another type). Tuples are
-    allowed and come back as lists (documented)."""
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > _MAX_DEPTH:
-            raise SerializationError(f"value nested deeper than {_MAX_DEPTH} levels (or refers to itself)")
-        kind = type(item)
-        if kind in _JSON_SCALARS:
-            continue
-        if kind is float:
-            if item != item or item in (_INF, -_INF):
-                raise SerializationError(f"JSON cannot store {item!r}")
-        elif kind is list or kind is tuple:
-            stack.extend((child, depth + 1) for child in item)
-        elif kind is dict:
-            for key, child in item.items():
-                if type(key) is not str:
-                    raise SerializationError(f"JSON object keys must be str, got {type(key).__name__}")
-                stack.append((child, depth + 1))
-        else:
-            raise SerializationError(
-                f"JSON would not give back a {kind.__name__}: use plain data, msgpack or pickle"
-            )
-
-
-_INF = float("inf")
-_MAX_DEPTH = 256
-
-
-def make_serializer(name: str = "json", *, pickle_hmac_key: bytes | None = None) -> Serializer:
-    """The serializer called ``name``; pickle requires ``pickle_hmac_key``."""
+def make_serializer(
+    name: str = "json", *, pickle_hmac_key: bytes | None = None, value_types: Iterable[type] = ()
+) -> Serializer:
+    """The serializer called ``name``; pickle requires ``pickle_hmac_key``; ``value_types``
+    are the Enum, dataclass and pydantic classes JSON and msgpack may store."""
+    types = ValueTypes(value_types)
     if name == "json":
-        return _Codec()
+        return _Codec(types=types)
     if name == "msgpack":
-        return _MsgpackCodec()
+        return _MsgpackCodec(types=types)
     if name == "pickle":
         if not pickle_hmac_key:
             raise CacheConfigError("the pickle serializer needs an HMAC key")

@@ -221,6 +221,15 @@ class TierCore:
                 self.encode_errors += 1
             raise
 
+    def check(self, value: object) -> None:
+        """What :meth:`encode` would refuse, refused without encoding (L2 off)."""
+        try:
+            self.serializer.check(value)
+        except SerializationError:
+            with self._lock:
+                self.encode_errors += 1
+            raise
+
     def decode(self, raw: bytes | None) -> Any:
         """The value behind ``raw``, or :data:`MISSING` for an absent or unreadable value."""
         if raw is None:

@@ -19,6 +19,12 @@ miss for reads and an L1-only write for writes, counted per error type; after
 ``breaker_reset`` seconds, then lets one probe through. ``"raise"`` raises the
 mapped :class:`~otel_cache.errors.BackendError` instead.
 
+Values come back equal and of the same type from either level for the types of
+:mod:`otel_cache.core.value_tree` (plain data, tuples, sets, dates, UUIDs, Decimals,
+declared ``value_types``); others are refused at ``put`` with
+:class:`~otel_cache.errors.SerializationError`, also when L2 is off (the signed
+pickle serializer stores anything picklable).
+
 Keys must be hashable and encodable for Redis (str, int, float, bool, None,
 bytes, tuples of these), or :class:`~otel_cache.errors.CacheKeyError` is raised,
 also when L2 is off, so that code behaves the same with and without Redis.
@@ -28,7 +34,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from typing import TYPE_CHECKING, TypeVar
 
 from otel_cache.config import CacheConfig
@@ -68,6 +74,8 @@ class MultiLevelCache(SyncAPI[K, V], AsyncAPI[K, V]):
             that makes one; instead of ``config.redis_url``.
         async_redis_client: the same for the async API (``redis.asyncio``); a function is
             called once per event loop, a client serves only the loop it was made on.
+        value_types: the Enum, dataclass and pydantic classes whose instances may be
+            stored (others are refused at ``put``; see :mod:`otel_cache.core.value_tree`).
         l1_lock: the lock that guards L1 (default: a new ``threading.Lock``; see
             :class:`~otel_cache.l1.cache.AsyncLRUCache`'s ``lock``).
 
@@ -83,6 +91,7 @@ class MultiLevelCache(SyncAPI[K, V], AsyncAPI[K, V]):
         sizer: Sizer | None = deep_sizeof,
         redis_client: ClientSource | None = None,
         async_redis_client: ClientSource | None = None,
+        value_types: Iterable[type] = (),
         l1_lock: RawLock | None = None,
     ) -> None:
         self.config = config = config if config is not None else CacheConfig.from_env()
@@ -115,7 +124,9 @@ class MultiLevelCache(SyncAPI[K, V], AsyncAPI[K, V]):
             max_key_length=config.max_key_length,
             default_ttl=config.default_ttl,
             l1_ttl=config.l1_ttl,
-            serializer=make_serializer(config.serializer, pickle_hmac_key=config.pickle_hmac_key),
+            serializer=make_serializer(
+                config.serializer, pickle_hmac_key=config.pickle_hmac_key, value_types=value_types
+            ),
             raise_errors=config.on_backend_error == "raise",
             breaker_threshold=config.breaker_threshold,
             breaker_reset=config.breaker_reset,

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from otel_cache.backends.protocol import Stored
 from otel_cache.core.tiers import MISSING, TierCore
@@ -61,6 +61,7 @@ from otel_cache.multilevel.steps import (
 
 __all__ = ["Flow", "Flows"]
 
+_T = TypeVar("_T")
 log = logging.getLogger("otel_cache")
 
 
@@ -125,8 +126,10 @@ class Flows:
     ) -> Flow[bool]:
         """Write-through: L1, then L2. Returns whether L1 took the value.
 
-        A value L2 cannot encode stays in L1, its stale L2 copy is deleted, and
-        :class:`SerializationError` is raised (``strict``) or logged.
+        A value that cannot be stored as it is (see :mod:`otel_cache.core.value_tree`)
+        raises :class:`SerializationError` before anything is written, with or without
+        L2 (``strict``); otherwise (a loaded value) it stays in L1 only, its stale L2
+        copy is deleted, and the refusal is logged.
         """
         return (yield from self._put(key, self.tiers.l2_key(key), value, ttl, strict=strict, tags=tags))
 
@@ -143,19 +146,23 @@ class Flows:
         tiers = self.tiers
         l1_ttl, ttl_ms = tiers.ttls(ttl)
         if not tiers.l2_enabled:
+            if strict:
+                tiers.check(value)
             tiers.tagged(tags, (key,))
             return (yield from L1Put(key, value, l1_ttl))
+        data: bytes | None = None
+        try:
+            data = tiers.encode(value)
+        except SerializationError:
+            if strict:
+                raise
         tiers.write_started(key)
         written = False
         try:
             tiers.tagged(tags, (key,))
             stored = yield from self._store(key, value, l1_ttl)
-            try:
-                data = tiers.encode(value)
-            except SerializationError:
+            if data is None:
                 yield from self._delete_l2(l2_key)
-                if strict:
-                    raise
                 log.warning("value for a key of %s not cached in L2: cannot encode it", tiers.l2_key.prefix)
                 return stored
             if self._l2_writable(l2_key):
@@ -255,15 +262,23 @@ class Flows:
     ) -> Flow[int]:
         """Write-through of many pairs with one pipeline; returns how many L1 took.
 
-        Values that cannot be encoded are kept in L1 and skipped in L2; one
-        :class:`SerializationError` naming how many is raised after the rest are written.
+        If a value cannot be stored as it is, :class:`SerializationError` (naming how
+        many) is raised before anything is written.
         """
         tiers = self.tiers
         l1_ttl, ttl_ms = tiers.ttls(ttl)
         pairs = [(key, tiers.l2_key(key), value) for key, value in items]
-        tiers.tagged(tags, [key for key, _, _ in pairs])
         if not tiers.l2_enabled:
+            _refuse_unstorable(tiers.check, [value for _, _, value in pairs])
+            tiers.tagged(tags, [key for key, _, _ in pairs])
             return (yield from L1PutMany([(key, value) for key, _, value in pairs], l1_ttl))
+        encoded = [
+            (l2_key, data)
+            for (_, l2_key, _), data in zip(
+                pairs, _refuse_unstorable(tiers.encode, [value for _, _, value in pairs]), strict=True
+            )
+        ]
+        tiers.tagged(tags, [key for key, _, _ in pairs])
         for key, _, _ in pairs:
             tiers.write_started(key)
         try:
@@ -273,19 +288,8 @@ class Flows:
             if not tiers.l1_usable:  # down, or went down meanwhile: L1 takes nothing
                 yield from L1DeleteMany([key for key, _, _ in pairs])
                 stored = 0
-            encoded: list[tuple[str, bytes]] = []
-            unencodable: list[str] = []
-            for _, l2_key, value in pairs:
-                try:
-                    encoded.append((l2_key, tiers.encode(value)))
-                except SerializationError:
-                    unencodable.append(l2_key)
-            for l2_key in unencodable:
-                yield from self._delete_l2(l2_key)
             if encoded:
                 yield from self._set_many_l2(encoded, ttl_ms, tiers.tag_keys(tags))
-            if unencodable:
-                raise SerializationError(f"{len(unencodable)} value(s) could not be encoded for L2")
             return stored
         finally:
             overlapped = [key for key, _, _ in pairs if tiers.write_finished(key)]
@@ -470,3 +474,17 @@ class Flows:
         tiers.l2_succeeded(l2_key, write=True)
         tiers.mark_synced((l2_key,), repaired=repair)
         return bool(removed)
+
+
+def _refuse_unstorable(encode: Callable[[Any], _T], values: list[Any]) -> list[_T]:
+    """``encode`` of each value, or one :class:`SerializationError` if any is refused."""
+    results: list[_T] = []
+    refused: list[SerializationError] = []
+    for value in values:
+        try:
+            results.append(encode(value))
+        except SerializationError as exc:
+            refused.append(exc)
+    if refused:
+        raise SerializationError(f"{len(refused)} of {len(values)} value(s) cannot be stored: {refused[0]}")
+    return results

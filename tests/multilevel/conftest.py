@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
 
 import pytest
@@ -30,10 +30,16 @@ async def make_cache(api: str) -> AsyncIterator[Callable[..., CacheAdapter]]:
     made: list[CacheAdapter] = []
 
     def make(
-        config: CacheConfig | None = None, *, clock: Callable[[], float] = time.monotonic
+        config: CacheConfig | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        value_types: Iterable[type] = (),
     ) -> CacheAdapter:
         cache: MultiLevelCache[Any, Any] = MultiLevelCache(
-            config if config is not None else CacheConfig(), async_mode=api == "async", clock=clock
+            config if config is not None else CacheConfig(),
+            async_mode=api == "async",
+            clock=clock,
+            value_types=value_types,
         )
         adapter = CacheAdapter(cache, api)
         made.append(adapter)
