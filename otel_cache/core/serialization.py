@@ -20,8 +20,9 @@ JSON and msgpack give back what was put, equal and of the same type, for the typ
 of :mod:`otel_cache.core.value_tree` (tuples, dates, UUIDs, Decimals, declared Enum,
 dataclass and pydantic types...); anything else raises ``SerializationError`` when
 written, and :class:`~otel_cache.MultiLevelCache` refuses it at ``put`` whether or
-not Redis is configured. Plain data is written as it is, at orjson's or msgpack's
-speed; only a value that needs tags is rebuilt first.
+not Redis is configured. Plain data is checked by one walk in Python, then
+written by orjson or msgpack; only a value that needs tags is rebuilt first (costs:
+``docs/benchmarks.md``, "Values").
 """
 
 from __future__ import annotations
