@@ -2,7 +2,8 @@
 
 ``AsyncLRUCache`` is the in-process L1 (sync and async API over one core);
 ``MultiLevelCache`` puts Redis behind it; ``get_cache_manager()`` and
-``get_async_cache_manager()`` serve query results; ``CacheWarmer`` keeps keys warm.
+``get_async_cache_manager()`` serve query results; ``@cached`` caches what any function
+returns; ``otel_cache.warming.CacheWarmer`` keeps keys warm.
 """
 
 from otel_cache._version import __version__
@@ -10,6 +11,7 @@ from otel_cache.config import CacheConfig
 from otel_cache.core.stats import CacheStats, EvictionReason, LockWaitStats
 from otel_cache.core.tiers import L2Stats
 from otel_cache.core.ttl import NO_EXPIRY
+from otel_cache.decorator import AsyncCachedFunction, CachedFunction, cached
 from otel_cache.errors import (
     BackendBusyError,
     BackendDataError,
@@ -41,6 +43,7 @@ from otel_cache.multilevel import FlightStats, MultiLevelCache, MultiLevelStats
 __all__ = [
     "NO_EXPIRY",
     "AsyncCacheManager",
+    "AsyncCachedFunction",
     "AsyncLRUCache",
     "BackendBusyError",
     "BackendDataError",
@@ -55,6 +58,7 @@ __all__ = [
     "CacheKeyError",
     "CacheManager",
     "CacheStats",
+    "CachedFunction",
     "CircuitOpenError",
     "EvictionReason",
     "FlightStats",
@@ -67,6 +71,7 @@ __all__ = [
     "SerializationError",
     "__version__",
     "areset_cache_managers",
+    "cached",
     "configure_cache_managers",
     "get_async_cache_manager",
     "get_cache_manager",

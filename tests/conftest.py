@@ -24,15 +24,22 @@ skipped.
 Clocks
 ------
 ``manual_clock``        a ``ManualClock`` at 0.0, to inject instead of sleeping.
+
+Managers
+--------
+``fresh_managers``      no cache managers, no configured config and no ``OTEL_CACHE_*``
+                        variables before and after the test.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
+from otel_cache import areset_cache_managers
 from tests.support import ManualClock, RedisClusterServers, RedisSentinelSet, RedisServer
 
 _CLUSTER_FIXTURES = frozenset({"redis_cluster", "redis_cluster_url", "fresh_redis_cluster"})
@@ -147,3 +154,14 @@ def fresh_redis_sentinel() -> Iterator[RedisSentinelSet]:
 def manual_clock() -> ManualClock:
     """A ``ManualClock`` starting at 0.0."""
     return ManualClock()
+
+
+@pytest.fixture
+async def fresh_managers(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[None]:
+    """No managers and no configured config before and after the test; no OTEL_CACHE_* variables."""
+    for name in list(os.environ):
+        if name.startswith("OTEL_CACHE_"):
+            monkeypatch.delenv(name)
+    await areset_cache_managers()
+    yield
+    await areset_cache_managers()

@@ -14,6 +14,7 @@ from otel_cache.errors import CacheError
 EXPECTED = {
     "NO_EXPIRY",
     "AsyncCacheManager",
+    "AsyncCachedFunction",
     "AsyncLRUCache",
     "BackendBusyError",
     "BackendDataError",
@@ -28,6 +29,7 @@ EXPECTED = {
     "CacheKeyError",
     "CacheManager",
     "CacheStats",
+    "CachedFunction",
     "CircuitOpenError",
     "EvictionReason",
     "FlightStats",
@@ -40,6 +42,7 @@ EXPECTED = {
     "SerializationError",
     "__version__",
     "areset_cache_managers",
+    "cached",
     "configure_cache_managers",
     "get_async_cache_manager",
     "get_cache_manager",

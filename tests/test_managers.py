@@ -8,7 +8,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -54,15 +53,7 @@ def _dict_query() -> dict[str, Any]:
 QUERIES = pytest.mark.parametrize("make_query", [_model_query, _dict_query], ids=["pydantic", "dict"])
 
 
-@pytest.fixture(autouse=True)
-async def fresh_managers(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[None]:
-    """No managers and no configured config before and after each test; no OTEL_CACHE_* variables."""
-    for name in list(os.environ):
-        if name.startswith("OTEL_CACHE_"):
-            monkeypatch.delenv(name)
-    await areset_cache_managers()
-    yield
-    await areset_cache_managers()
+pytestmark = pytest.mark.usefixtures("fresh_managers")  # tests/conftest.py
 
 
 def _assert_no_managers() -> None:

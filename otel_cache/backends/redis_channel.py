@@ -12,6 +12,7 @@ own metrics count the messages). Every call raises only
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -36,6 +37,8 @@ class RedisChannel:
         self._connection: Connection | None = None
         self._timeout = config.redis_connect_timeout + config.redis_timeout
         self._pubsub: Any = None
+        self._subscribed: Any = None  # the pubsub's connection, once subscribed
+        self._closing = threading.Lock()
         self._sentinel = False
         self.heard_at = time.monotonic()
 
@@ -91,12 +94,20 @@ class RedisChannel:
             return int(self._client().publish(channel, data))
 
     def close(self) -> None:
-        pubsub, self._pubsub = self._pubsub, None
-        connection, self._connection = self._connection, None
-        try:
-            if pubsub is not None:
-                pubsub.close()
-            if connection is not None:
-                connection.close()
-        except REDIS_ERRORS:
-            pass
+        """Close both connections; safe to call again from the listener, which must: a read that
+        ``close()`` from another thread interrupted may have reconnected the subscription."""
+        with self._closing:  # stop() and the listener may close at once; redis-py's close is not thread-safe
+            pubsub, self._pubsub = self._pubsub, None
+            if pubsub is not None and pubsub.connection is not None:
+                self._subscribed = pubsub.connection  # kept: a second close disconnects it again
+            subscribed = self._subscribed
+            connection, self._connection = self._connection, None
+            try:
+                if pubsub is not None:
+                    pubsub.close()
+                if connection is not None:
+                    connection.close()
+                if subscribed is not None:
+                    subscribed.disconnect()
+            except REDIS_ERRORS:
+                pass

@@ -35,9 +35,10 @@ import orjson
 
 from otel_cache.errors import CacheKeyError
 
-__all__ = ["L2KeyBuilder", "parse_key", "query_key", "render_key"]
+__all__ = ["L2KeyBuilder", "canonical_digest", "parse_key", "query_key", "render_key"]
 
 _ESCAPE = "\x1f"
+_SCALARS = frozenset({str, int, bool, type(None)})
 _INT_MIN, _INT_MAX = -(2**63), 2**64
 
 
@@ -137,13 +138,29 @@ def query_key(query: object, *, prefix: str = "query") -> str:
     Raises :class:`~otel_cache.errors.CacheKeyError` for a query containing values
     with no canonical form (arbitrary objects, NaN).
     """
-    canonical = _canonical(query)
+    return f"{prefix}:{_type_name(query)}:{canonical_digest(query)}"
+
+
+def canonical_digest(value: object) -> str:
+    """The BLAKE2b digest (32 hex digits) of ``value``'s canonical form: equal for equal
+    values in any process, whatever the order of dict keys and sets.
+
+    Raises :class:`~otel_cache.errors.CacheKeyError` as :func:`query_key` does.
+    """
+    # A dict of names to scalars (most calls' arguments) is its own canonical form.
+    plain = type(value) is dict and all(
+        type(item) in _SCALARS
+        and (type(item) is not int or _INT_MIN <= item < _INT_MAX)
+        and type(name) is str
+        and name[:1] != _ESCAPE
+        for name, item in value.items()
+    )
+    canonical = value if plain else _canonical(value)
     try:
         payload = orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)
     except orjson.JSONEncodeError as exc:
         raise CacheKeyError(f"query cannot be hashed: {exc}") from exc
-    digest = hashlib.blake2b(payload, digest_size=16).hexdigest()
-    return f"{prefix}:{_type_name(query)}:{digest}"
+    return hashlib.blake2b(payload, digest_size=16).hexdigest()
 
 
 def _type_name(query: object) -> str:

@@ -75,6 +75,7 @@ class AsyncAPI(SharedState[K, V]):
         ttl: float | None = None,
         *,
         tags: Iterable[str] = (),
+        condition: Callable[[V], bool] | None = None,
     ) -> V:
         """Async ``get_or_set``; ``loader`` may be a coroutine function or a plain function."""
         validate_ttl(ttl)  # before the loader runs: its value would be lost
@@ -87,7 +88,7 @@ class AsyncAPI(SharedState[K, V]):
 
         # The flight covers the Redis read too: N cold callers make one GET and one load.
         async def lead() -> Any:
-            return await self._adrive(self.flows.get_or_load(key, loader, ttl, names))
+            return await self._adrive(self.flows.get_or_load(key, loader, ttl, names, condition))
 
         return cast(V, await self.async_flights.run(key, lead, waiting))
 

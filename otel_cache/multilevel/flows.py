@@ -77,11 +77,16 @@ class Flows:
         return (yield from self._get_l2(key, self.tiers.l2_key(key), default))
 
     def get_or_load(
-        self, key: Hashable, loader: Callable[[], Any], ttl: float | None, tags: tuple[str, ...]
+        self,
+        key: Hashable,
+        loader: Callable[[], Any],
+        ttl: float | None,
+        tags: tuple[str, ...],
+        condition: Callable[[Any], bool] | None = None,
     ) -> Flow[Any]:
         """``get_or_set`` after the caller's L1 miss, run by the key's single-flight leader:
         L1 again (a flight that just ended may have stored it; counted nowhere), then L2, then
-        the loader, whose value is stored in both levels."""
+        the loader, whose value is stored in both levels (if ``condition`` holds for it)."""
         value = self.l1.peek(key, MISSING)
         if value is not MISSING:
             return value
@@ -91,6 +96,8 @@ class Flows:
             if value is not MISSING:
                 return value
         value = yield from Load(key, loader)
+        if condition is not None and not condition(value):
+            return value
         yield from self._put(key, l2_key, value, ttl, strict=False, tags=tags)
         return value
 

@@ -63,9 +63,16 @@ class SyncAPI(SharedState[K, V]):
         return self._drive(self.flows.put_many(pairs, ttl, tags=tag_names(tags)))
 
     def get_or_set(
-        self, key: K, loader: Callable[[], V], ttl: float | None = None, *, tags: Iterable[str] = ()
+        self,
+        key: K,
+        loader: Callable[[], V],
+        ttl: float | None = None,
+        *,
+        tags: Iterable[str] = (),
+        condition: Callable[[V], bool] | None = None,
     ) -> V:
-        """The cached value, or ``loader()``'s, stored; concurrent misses call ``loader`` once."""
+        """The cached value, or ``loader()``'s, stored (only if ``condition(value)``, when given);
+        concurrent misses call ``loader`` once and all get its value."""
         validate_ttl(ttl)  # before the loader runs: its value would be lost
         names = tag_names(tags)
         value = self.l1.get(key, MISSING)
@@ -76,7 +83,7 @@ class SyncAPI(SharedState[K, V]):
         # The flight covers the Redis read too: N cold callers make one GET and one load.
 
         def lead() -> Any:
-            return self._drive(self.flows.get_or_load(key, loader, ttl, names))
+            return self._drive(self.flows.get_or_load(key, loader, ttl, names, condition))
 
         return cast(V, self.sync_flights.run(key, lead, waiting))
 

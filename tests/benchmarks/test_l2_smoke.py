@@ -5,16 +5,14 @@ from __future__ import annotations
 import json
 import math
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from benchmarks.l2 import APIS, CASES, QUICK, VARIANTS
+from tests.benchmarks.quick_run import run_quick
 
-ROOT = Path(__file__).resolve().parents[2]
 NUMBER = r"[\d,.]+"
 
 
@@ -25,15 +23,7 @@ def _positive(value: Any) -> bool:
 @pytest.mark.timeout(120)
 def test_quick_run_reports_every_row(tmp_path: Path) -> None:
     out_json = tmp_path / "l2.json"
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.l2", "--quick", "--json", str(out_json)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=110,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    stdout = run_quick("benchmarks.l2", "--json", str(out_json))
     result = json.loads(out_json.read_text())
 
     rows = result["rows"]
@@ -57,7 +47,7 @@ def test_quick_run_reports_every_row(tmp_path: Path) -> None:
     assert result["spans"]["exported"] == result["spans"]["expected"] > 0  # none dropped
     assert result["callgrind"] is None
 
-    out = done.stdout
+    out = stdout
     assert "redis-server " in out  # the machine line
     assert "redis-py " in out
     for api in APIS:

@@ -3,28 +3,18 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.benchmarks.quick_run import run_quick
+
 NUMBER = r"[\d,.]+"
 
 
 @pytest.mark.timeout(180)
 def test_quick_run_prints_every_figure() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.propagation", "--quick"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=170,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    out = done.stdout
+    stdout = run_quick("benchmarks.propagation", timeout=170)
+    out = stdout
     for heading in ("#### propagation", "#### listener CPU", "#### cost added to a put", "#### L1 hit"):
         assert heading in out
     for processes, api in ((2, "sync"), (2, "async"), (4, "sync"), (4, "async")):

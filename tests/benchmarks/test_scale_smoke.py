@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,8 +12,8 @@ from typing import Any
 import pytest
 
 from benchmarks.scale import MEMORY, QUICK, ROWS
+from tests.benchmarks.quick_run import run_quick
 
-ROOT = Path(__file__).resolve().parents[2]
 NUMBER = r"[\d,.]+"
 
 
@@ -25,15 +24,7 @@ def _positive(value: Any) -> bool:
 @pytest.mark.timeout(120)
 def test_quick_run_reports_every_row(tmp_path: Path) -> None:
     out_json = tmp_path / "scale.json"
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.scale", "--quick", "--json", str(out_json)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=110,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    stdout = run_quick("benchmarks.scale", "--json", str(out_json))
     result = json.loads(out_json.read_text())
     skipped = result["skipped"]
     assert set(skipped) <= {"cachetools"}
@@ -67,7 +58,7 @@ def test_quick_run_reports_every_row(tmp_path: Path) -> None:
         assert row["by_line"], where
     assert result["callgrind"] is None
 
-    out = done.stdout
+    out = stdout
     assert "| nproc " in out  # the machine line
     assert "otel_cache at " in out
     for heading in ("#### hit:", "#### insert with eviction:", "#### memory:", "#### where AsyncLRUCache"):
