@@ -12,6 +12,8 @@ variable                               field                      default
 ``OTEL_CACHE_NAMESPACE``               ``namespace``              ``otel-cache``
 ``OTEL_CACHE_SERIALIZER``              ``serializer``             ``json``
 ``OTEL_CACHE_PICKLE_HMAC_KEY``         ``pickle_hmac_key``        unset
+``OTEL_CACHE_COMPRESSION``             ``compression``            unset: none (``zstd``, ``lz4``)
+``OTEL_CACHE_COMPRESSION_MIN_BYTES``   ``compression_min_bytes``  ``1024``
 ``OTEL_CACHE_REDIS_TIMEOUT``           ``redis_timeout`` (s)      ``0.25``
 ``OTEL_CACHE_REDIS_CONNECT_TIMEOUT``   ``redis_connect_timeout``  ``0.5``
 ``OTEL_CACHE_REDIS_MAX_CONNECTIONS``   ``redis_max_connections``  ``64``
@@ -45,6 +47,10 @@ Time budget of a Redis call, both APIs: at most half of ``redis_timeout`` waitin
 a pooled connection, then ``redis_timeout`` for the command (1.5x in all); opening a
 connection adds up to ``redis_connect_timeout`` per attempt.
 
+``compression`` (the ``zstd`` or ``lz4`` extra) compresses the L2 copy of every value
+whose serialized form is at least ``compression_min_bytes`` long, when that makes it
+shorter; readers decompress whatever their own setting (:mod:`otel_cache.core.compression`).
+
 ``on_backend_error="degrade"`` (the default) makes every Redis failure a miss
 (reads) or an L1-only write (writes), counted and recorded; ``"raise"`` raises the
 mapped :class:`~otel_cache.errors.BackendError` instead (a key of another type read,
@@ -60,6 +66,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Literal
 
+from otel_cache.core.compression import CompressionName
 from otel_cache.core.redis_url import parse_redis_url, redact_redis_url
 from otel_cache.core.ttl import validate_ttl
 from otel_cache.errors import CacheConfigError
@@ -86,6 +93,8 @@ class CacheConfig:
     namespace: str = "otel-cache"
     serializer: SerializerName = "json"
     pickle_hmac_key: bytes | None = field(default=None, repr=False)
+    compression: CompressionName | None = None
+    compression_min_bytes: int = 1024
     redis_timeout: float = 0.25
     redis_connect_timeout: float = 0.5
     redis_max_connections: int = 64
@@ -127,6 +136,8 @@ class CacheConfig:
             raise CacheConfigError(f"serializer must be one of {_SERIALIZERS}, got {self.serializer!r}")
         if self.serializer == "pickle" and not self.pickle_hmac_key:
             raise CacheConfigError("the pickle serializer needs pickle_hmac_key (OTEL_CACHE_PICKLE_HMAC_KEY)")
+        if self.compression not in (None, "zstd", "lz4"):
+            raise CacheConfigError(f"compression must be 'zstd', 'lz4' or None, got {self.compression!r}")
         if not isinstance(self.invalidation, bool):
             raise CacheConfigError(f"invalidation must be true or false, got {self.invalidation!r}")
         if self.on_backend_error not in _POLICIES:
@@ -135,7 +146,7 @@ class CacheConfig:
             value = getattr(self, name)
             if not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
                 raise CacheConfigError(f"{name} must be a positive number of seconds, got {value!r}")
-        for name in ("redis_max_connections", "breaker_threshold", "max_key_length"):
+        for name in ("redis_max_connections", "breaker_threshold", "max_key_length", "compression_min_bytes"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise CacheConfigError(f"{name} must be a positive int, got {value!r}")
@@ -187,6 +198,8 @@ class CacheConfig:
 
 def _parse(name: str, raw: str, annotation: object) -> object:
     kind = str(annotation)
+    if "CompressionName" in kind and raw.lower() in ("none", "off"):
+        return None
     if kind == "bool":
         if raw.lower() in ("1", "true", "yes", "on"):
             return True

@@ -8,6 +8,7 @@ expiry header of :mod:`otel_cache.backends.envelope`)::
     b"m" + msgpack bytes                     msgpack (needs the msgpack extra), plain data
     b"M" + msgpack bytes of a tagged tree    msgpack, values that need type tags
     b"p" + HMAC-SHA256(key, data) + data     pickle  (opt-in, signed)
+    b"z" / b"l" + a frame of the above       compressed (zstd / lz4): core.compression
 
 Reading accepts json and msgpack whatever the configured writer, so a namespace
 can move from one to the other. A pickled value is only ever unpickled when pickle
@@ -35,6 +36,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from otel_cache.core.compression import COMPRESSED_TAGS, decompress
 from otel_cache.core.value_tree import NO_TYPES, ValueTypes, from_tree, is_plain, to_tree
 from otel_cache.errors import CacheConfigError, SerializationError
 
@@ -96,6 +98,11 @@ class _Codec:
                 return tree if tag == _MSGPACK else from_tree(tree, self._types)
             if tag == _PICKLE and self._hmac_key is not None:
                 return self._unpickle(bytes(body))
+            if tag in COMPRESSED_TAGS:
+                inner = decompress(tag, bytes(body))
+                if inner[:1] and inner[0] in COMPRESSED_TAGS:
+                    raise SerializationError("refusing a value compressed twice")
+                return self.loads(inner)
         except SerializationError:
             raise
         except Exception as exc:

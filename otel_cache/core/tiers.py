@@ -54,6 +54,7 @@ from typing import Any
 
 from otel_cache.core.breaker import BreakerSet, BreakerState
 from otel_cache.core.coherence import Coherence
+from otel_cache.core.compression import Compression
 from otel_cache.core.keys import L2KeyBuilder
 from otel_cache.core.serialization import Serializer, make_serializer
 from otel_cache.core.tags import TAG_MARK, TagIndex
@@ -111,6 +112,9 @@ class L2Stats:
     unsynced_dropped: int = 0  # unsynced keys forgotten (over max_unsynced)
     clear_pending: bool = False  # a clear failed and is retried before the next L2 read
     nodes: dict[str, str] = field(default_factory=dict)  # breaker state per cluster node in use
+    compressed: int = 0  # values written compressed
+    compressed_input_bytes: int = 0  # their serialized size
+    compressed_output_bytes: int = 0  # their size as written (ratio: output / input)
 
 
 class TierCore:
@@ -124,6 +128,7 @@ class TierCore:
         default_ttl: float | None,
         l1_ttl: float | None,
         serializer: Serializer | None = None,
+        compression: Compression | None = None,
         raise_errors: bool,
         breaker_threshold: int,
         breaker_reset: float,
@@ -135,6 +140,8 @@ class TierCore:
     ) -> None:
         self.l2_key = L2KeyBuilder(namespace, max_key_length)
         self.serializer = serializer or make_serializer("json")
+        self.compression = compression
+        self.compressed = self.compressed_input_bytes = self.compressed_output_bytes = 0
         self.default_ttl = default_ttl
         self.l1_fill_ttl = l1_ttl if l1_ttl is not None else default_ttl
         self.raise_errors = raise_errors
@@ -213,13 +220,25 @@ class TierCore:
     # -- encoding ----------------------------------------------------------------
 
     def encode(self, value: object) -> bytes:
-        """Bytes for L2; :class:`SerializationError` is counted and raised."""
+        """Bytes for L2, compressed if configured and worth it; :class:`SerializationError` is
+        counted and raised."""
         try:
-            return self.serializer.dumps(value)
+            data = self.serializer.dumps(value)
         except SerializationError:
             with self._lock:
                 self.encode_errors += 1
             raise
+        compression = self.compression
+        if compression is None:
+            return data
+        packed = compression.pack(data)
+        if packed is None:
+            return data
+        with self._lock:
+            self.compressed += 1
+            self.compressed_input_bytes += len(data)
+            self.compressed_output_bytes += len(packed)
+        return packed
 
     def check(self, value: object) -> None:
         """What :meth:`encode` would refuse, refused without encoding (L2 off)."""
@@ -634,6 +653,9 @@ class TierCore:
                 repairs=self.repairs,
                 unsynced_dropped=self.unsynced_dropped,
                 clear_pending=self.clear_pending,
+                compressed=self.compressed,
+                compressed_input_bytes=self.compressed_input_bytes,
+                compressed_output_bytes=self.compressed_output_bytes,
             )
 
 

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from otel_cache.config import CacheConfig
 from otel_cache.core.coherence import Coherence
+from otel_cache.core.compression import make_compression
 from otel_cache.core.serialization import make_serializer
 from otel_cache.core.sizing import Sizer, deep_sizeof
 from otel_cache.core.tiers import TierCore
@@ -126,6 +127,11 @@ class MultiLevelCache(SyncAPI[K, V], AsyncAPI[K, V]):
             l1_ttl=config.l1_ttl,
             serializer=make_serializer(
                 config.serializer, pickle_hmac_key=config.pickle_hmac_key, value_types=value_types
+            ),
+            compression=(
+                None
+                if config.compression is None or not l2_enabled
+                else make_compression(config.compression, config.compression_min_bytes)
             ),
             raise_errors=config.on_backend_error == "raise",
             breaker_threshold=config.breaker_threshold,

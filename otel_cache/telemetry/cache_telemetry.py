@@ -115,6 +115,7 @@ class CacheTelemetry:
             (METRICS.L2_ERRORS, observe(_l2_errors)),
             (METRICS.L2_UNREADABLE, observe(_l2_unreadable)),
             (METRICS.L2_REPAIRS, observe(_l2_repairs)),
+            (METRICS.L2_COMPRESSED_SIZE, observe(_l2_compressed_size)),
             (METRICS.INVALIDATIONS_SENT, observe(_invalidations_sent)),
             (METRICS.INVALIDATIONS_RECEIVED, observe(_invalidations_received)),
             (METRICS.INVALIDATIONS_IGNORED, observe(_invalidations_ignored)),
@@ -437,6 +438,14 @@ def _l2_unreadable(item: Any) -> Iterator[Observation]:
         stats, base = tiers.stats(), _base_attributes(item)
         yield Observation(stats.decode_errors - stats.type_errors, {**base, ATTR.UNREADABLE_REASON: "decode"})
         yield Observation(stats.type_errors, {**base, ATTR.UNREADABLE_REASON: "type"})
+
+
+def _l2_compressed_size(item: Any) -> Iterator[Observation]:
+    tiers = getattr(item, "tiers", None)
+    if tiers is not None and tiers.compression is not None:
+        stats, base = tiers.stats(), _base_attributes(item)
+        yield Observation(stats.compressed_input_bytes, {**base, ATTR.COMPRESSION_SIDE: "input"})
+        yield Observation(stats.compressed_output_bytes, {**base, ATTR.COMPRESSION_SIDE: "output"})
 
 
 def _l2_repairs(item: Any) -> Iterator[Observation]:

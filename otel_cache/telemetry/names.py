@@ -52,6 +52,7 @@ class ATTR:
     BREAKER_STATE: Final = "otel_cache.circuit_breaker.state"  # closed | open | half_open
     BREAKER_SIDE: Final = "otel_cache.circuit_breaker.side"  # read | write
     UNREADABLE_REASON: Final = "otel_cache.unreadable.reason"  # decode | type
+    COMPRESSION_SIDE: Final = "otel_cache.compression.side"  # input | output
     IGNORED_REASON: Final = "otel_cache.invalidation.reason"  # garbage | version
     WARMER_NAME: Final = "otel_cache.warmer.name"
     WARMER_FAILURES: Final = "otel_cache.warmer.failures"  # int, on warmer run spans (the metric's name)
@@ -150,6 +151,13 @@ class METRICS:
         "L2 reads answered with something the cache cannot use, served as misses and never fed to "
         "the circuit breaker: a value that does not decode (garbage, another program's value), or a "
         "key that holds another type (WRONGTYPE; a put over it replaces it).",
+    )
+    L2_COMPRESSED_SIZE: Final = MetricSpec(
+        "otel_cache.l2.compressed.size",
+        "observable_counter",
+        "By",
+        "Bytes of the values written to L2 compressed: their serialized size (input) and their "
+        "size as written (output); output / input is the compression ratio.",
     )
     L2_REPAIRS: Final = MetricSpec(
         "otel_cache.l2.repairs",

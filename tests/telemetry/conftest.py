@@ -104,7 +104,9 @@ def exercise_everything(
             breaker_threshold=1,
             breaker_reset=600,
         )
-        sync_cache = make_cache(async_mode=False, name=f"{name}-sync", redis_url=url)
+        sync_cache = make_cache(
+            async_mode=False, name=f"{name}-sync", redis_url=url, compression="zstd", compression_min_bytes=64
+        )
         l1 = AsyncLRUCache[str, str](name=f"{name}-l1")
         keep.append(l1)
         # requests, puts, evictions, entries, memory, operation.duration
@@ -115,6 +117,7 @@ def exercise_everything(
         assert await cache.adelete("ukey-b")
         sync_cache.put("ukey-s", "uvalue-s")
         assert sync_cache.get("ukey-s") == "uvalue-s"
+        sync_cache.put("ukey-z", "uvalue-z" * 64)  # compressed.size
         l1.put("ukey-l", "uvalue-l")
         assert l1.get("ukey-l") == "uvalue-l"
         # loads, coalesced, load.duration (success and failure)
