@@ -27,6 +27,7 @@ from collections.abc import Callable, Coroutine, Hashable
 from typing import Any, Concatenate, Generic, ParamSpec, Self, TypeVar, cast, overload
 
 from otel_cache.core.call_keys import CallKeys, KeySpec, TagSpec
+from otel_cache.core.refresh import validate_refresh_ahead
 from otel_cache.core.ttl import validate_ttl
 from otel_cache.managers import get_async_cache_manager, get_cache_manager
 from otel_cache.multilevel import MultiLevelCache
@@ -44,7 +45,7 @@ _UNBOUND: Any = object()
 class _Options:
     """What every call of one decorated function shares (no I/O here)."""
 
-    __slots__ = ("cache", "condition", "keys", "ttl")
+    __slots__ = ("cache", "condition", "keys", "refresh_ahead", "ttl")
 
     def __init__(
         self,
@@ -57,6 +58,7 @@ class _Options:
         condition: Callable[[Any], bool] | None,
         unless: Callable[[Any], bool] | None,
         cache: MultiLevelCache[Any, Any] | None,
+        refresh_ahead: float | None,
     ) -> None:
         if inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func):
             raise TypeError(f"@cached cannot cache the generator function {func.__qualname__}")
@@ -66,6 +68,7 @@ class _Options:
         self.keys = CallKeys(func, key=key, tags=tags, prefix=prefix)
         self.condition = _store_if(condition, unless)
         self.cache = cache
+        self.refresh_ahead = validate_refresh_ahead(refresh_ahead)
 
 
 class _Cached(Generic[P, R]):
@@ -103,7 +106,12 @@ class CachedFunction(_Cached[P, R]):
         full, key, tags = self._plan(args, kwargs)
         func = self._func
         result: R = _sync_cache(options).get_or_set(
-            key, lambda: func(*full, **kwargs), options.ttl, tags=tags, condition=options.condition
+            key,
+            lambda: func(*full, **kwargs),
+            options.ttl,
+            tags=tags,
+            condition=options.condition,
+            refresh_ahead=options.refresh_ahead,
         )
         return result
 
@@ -136,7 +144,12 @@ class AsyncCachedFunction(_Cached[P, R]):
         full, key, tags = self._plan(args, kwargs)
         func = self._func
         result: R = await _async_cache(options).aget_or_set(
-            key, lambda: func(*full, **kwargs), options.ttl, tags=tags, condition=options.condition
+            key,
+            lambda: func(*full, **kwargs),
+            options.ttl,
+            tags=tags,
+            condition=options.condition,
+            refresh_ahead=options.refresh_ahead,
         )
         return result
 
@@ -191,6 +204,7 @@ def cached(
     unless: Callable[[Any], bool] | None = None,
     cache: MultiLevelCache[Any, Any] | None = None,
     prefix: str = "fn",
+    refresh_ahead: float | None = None,
 ) -> _Decorator:
     """Cache what the decorated function returns (see the module docstring for an example).
 
@@ -209,10 +223,13 @@ def cached(
             :func:`~otel_cache.get_async_cache_manager` for an ``async def``), looked up at
             each call, so that resetting the managers applies.
         prefix: the first part of default keys.
+        refresh_ahead: a share of the TTL (0.8, say): the first call after it has passed
+            returns the cached value and refreshes it in the background (one refresh per key).
 
     Raises:
         InvalidTTLError: a bad ``ttl``.
-        CacheConfigError: a template that names no parameter, a bad ``prefix``, ``key`` or ``tags``.
+        CacheConfigError: a template that names no parameter, a bad ``prefix``, ``key``, ``tags``
+            or ``refresh_ahead``.
         TypeError: a generator function, or a ``cache`` that is not a MultiLevelCache.
     """
     return _Decorator(
@@ -224,6 +241,7 @@ def cached(
             "unless": unless,
             "cache": cache,
             "prefix": prefix,
+            "refresh_ahead": refresh_ahead,
         }
     )
 

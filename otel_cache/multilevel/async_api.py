@@ -9,11 +9,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import logging
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from contextlib import nullcontext
 from typing import Any, TypeVar, cast
 
 from otel_cache.backends.protocol import AsyncBackend
+from otel_cache.core.refresh import validate_refresh_ahead
 from otel_cache.core.tags import tag_names
 from otel_cache.core.tiers import MISSING
 from otel_cache.core.ttl import validate_ttl
@@ -24,6 +26,8 @@ from otel_cache.multilevel.steps import Flow, L1Step, L2Step, Load, Step
 from otel_cache.telemetry import hooks
 
 __all__ = ["AsyncAPI"]
+
+log = logging.getLogger("otel_cache")
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -76,21 +80,59 @@ class AsyncAPI(SharedState[K, V]):
         *,
         tags: Iterable[str] = (),
         condition: Callable[[V], bool] | None = None,
+        refresh_ahead: float | None = None,
     ) -> V:
-        """Async ``get_or_set``; ``loader`` may be a coroutine function or a plain function."""
+        """Async ``get_or_set``; ``loader`` may be a coroutine function or a plain function.
+        A refresh ahead of expiry is a task on the running loop."""
         validate_ttl(ttl)  # before the loader runs: its value would be lost
+        share = validate_refresh_ahead(refresh_ahead)
         names = tag_names(tags)
         value = await self.l1.aget(key, MISSING)
-        if value is not MISSING:
-            return cast(V, value)
-        handler = hooks.current()
-        waiting = None if handler is None else lambda: handler.load_wait(self, key)
+        if value is MISSING:
+            handler = hooks.current()
+            waiting = None if handler is None else lambda: handler.load_wait(self, key)
 
-        # The flight covers the Redis read too: N cold callers make one GET and one load.
-        async def lead() -> Any:
-            return await self._adrive(self.flows.get_or_load(key, loader, ttl, names, condition))
+            # The flight covers the Redis read too: N cold callers make one GET and one load.
+            async def lead() -> Any:
+                return await self._adrive(self.flows.get_or_load(key, loader, ttl, names, condition, share))
 
-        return cast(V, await self.async_flights.run(key, lead, waiting))
+            value = await self.async_flights.run(key, lead, waiting)
+        if share is not None and self.flows.refresh.take_due(key, self.tiers.now()) and not self._closed:
+            task = asyncio.get_running_loop().create_task(
+                self._arefresh(key, loader, ttl, names, condition, share)
+            )
+            self._refresh_tasks.add(task)
+            task.add_done_callback(self._refresh_tasks.discard)
+        return cast(V, value)
+
+    async def _arefresh(
+        self,
+        key: K,
+        loader: Callable[[], Any],
+        ttl: float | None,
+        names: tuple[str, ...],
+        condition: Callable[[Any], bool] | None,
+        share: float,
+    ) -> None:
+        """One refresh ahead of expiry, as the key's flight leader (skipped if a load of the key
+        is running already: its value is as fresh)."""
+        table, refresh = self.async_flights.table, self.flows.refresh
+        flight, leader = table.join(key)
+        if not leader:
+            return
+        refresh.started_one()
+        try:
+            value = await self._adrive(self.flows.load(key, loader, ttl, names, condition, share))
+        except Exception as exc:
+            table.finish(key, flight, error=exc)
+            refresh.finished(ok=False)
+            log.warning("refresh ahead of expiry of a key of %s failed: %r", self.name, exc)
+            return
+        except BaseException:  # cancelled by aclose(): waiters lead instead
+            table.finish(key, flight)
+            raise
+        table.finish(key, flight, value)
+        refresh.finished(ok=True)
 
     async def ainvalidate_tags(self, tags: Iterable[str]) -> int:
         """Async ``invalidate_tags``."""
@@ -105,7 +147,13 @@ class AsyncAPI(SharedState[K, V]):
         return self.stats()  # type: ignore[attr-defined, no-any-return]
 
     async def aclose(self) -> None:
-        """Stop the invalidation listener, close both Redis clients and L1; closing twice is harmless."""
+        """Stop the invalidation listener and the refreshes, close both Redis clients and L1;
+        closing twice is harmless."""
+        loop = asyncio.get_running_loop()
+        refreshes = [task for task in self._refresh_tasks if task.get_loop() is loop]
+        for task in refreshes:
+            task.cancel()
+        await asyncio.gather(*refreshes, return_exceptions=True)
         with self._channel_lock:
             channel, self._channel = self._channel, None
         if isinstance(channel, ChannelTasks) and channel.loop is asyncio.get_running_loop():

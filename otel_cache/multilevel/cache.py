@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, TypeVar
 from otel_cache.config import CacheConfig
 from otel_cache.core.coherence import Coherence
 from otel_cache.core.compression import make_compression
+from otel_cache.core.refresh import RefreshSchedule
 from otel_cache.core.serialization import make_serializer
 from otel_cache.core.sizing import Sizer, deep_sizeof
 from otel_cache.core.tiers import TierCore
@@ -141,7 +142,13 @@ class MultiLevelCache(SyncAPI[K, V], AsyncAPI[K, V]):
             l2_enabled=l2_enabled,
             coherence=coherence,
         )
-        self.flows = Flows(self.l1, self.tiers)
+        self.flows = Flows(
+            self.l1,
+            self.tiers,
+            RefreshSchedule(lock=threading.Lock(), max_keys=config.l1_max_entries or 100_000),
+        )
+        self._refresh_pool = None
+        self._refresh_tasks = set()
         flights = FlightTable()  # one table: a thread and a coroutine missing one key load once
         self.sync_flights = SyncFlights(flights)
         self.async_flights = AsyncFlights(flights)

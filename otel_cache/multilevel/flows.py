@@ -36,6 +36,7 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any, TypeVar, cast
 
 from otel_cache.backends.protocol import Stored
+from otel_cache.core.refresh import RefreshSchedule
 from otel_cache.core.tiers import MISSING, TierCore
 from otel_cache.errors import BackendError, CircuitOpenError, PartialBackendError, SerializationError
 from otel_cache.l1.cache import AsyncLRUCache
@@ -68,9 +69,12 @@ log = logging.getLogger("otel_cache")
 class Flows:
     """The operations of one multi-level cache, over its L1 and its tier core."""
 
-    def __init__(self, l1: AsyncLRUCache[Any, Any], tiers: TierCore) -> None:
+    def __init__(
+        self, l1: AsyncLRUCache[Any, Any], tiers: TierCore, refresh: RefreshSchedule | None = None
+    ) -> None:
         self.l1 = l1
         self.tiers = tiers
+        self.refresh = refresh if refresh is not None else RefreshSchedule()
 
     def get_l2(self, key: Hashable, default: Any) -> Flow[Any]:
         """After an L1 miss: read L2 and fill L1 on a hit."""
@@ -83,25 +87,58 @@ class Flows:
         ttl: float | None,
         tags: tuple[str, ...],
         condition: Callable[[Any], bool] | None = None,
+        refresh_ahead: float | None = None,
     ) -> Flow[Any]:
         """``get_or_set`` after the caller's L1 miss, run by the key's single-flight leader:
         L1 again (a flight that just ended may have stored it; counted nowhere), then L2, then
-        the loader, whose value is stored in both levels (if ``condition`` holds for it)."""
+        the loader, whose value is stored in both levels (if ``condition`` holds for it).
+        With ``refresh_ahead``, what it stores or reads from L2 is scheduled for a refresh."""
         value = self.l1.peek(key, MISSING)
         if value is not MISSING:
             return value
         l2_key = self.tiers.l2_key(key)  # rendered once for the read and the write
         if self.tiers.l2_enabled:
-            value = yield from self._get_l2(key, l2_key, MISSING)
+            left: list[float | None] = []
+            value = yield from self._get_l2(key, l2_key, MISSING, left)
             if value is not MISSING:
+                if refresh_ahead is not None and left:
+                    self._schedule(key, ttl, refresh_ahead, left=left[0])
                 return value
+        return (yield from self.load(key, loader, ttl, tags, condition, refresh_ahead, l2_key=l2_key))
+
+    def load(
+        self,
+        key: Hashable,
+        loader: Callable[[], Any],
+        ttl: float | None,
+        tags: tuple[str, ...],
+        condition: Callable[[Any], bool] | None = None,
+        refresh_ahead: float | None = None,
+        *,
+        l2_key: str | None = None,
+    ) -> Flow[Any]:
+        """Call the loader and store its value in both levels (if ``condition`` holds for it):
+        a miss's last step, and a refresh ahead of expiry (which reads neither level)."""
         value = yield from Load(key, loader)
         if condition is not None and not condition(value):
             return value
+        if l2_key is None:
+            l2_key = self.tiers.l2_key(key)
         yield from self._put(key, l2_key, value, ttl, strict=False, tags=tags)
+        if refresh_ahead is not None:
+            self._schedule(key, ttl, refresh_ahead)
         return value
 
-    def _get_l2(self, key: Hashable, l2_key: str, default: Any) -> Flow[Any]:
+    def _schedule(self, key: Hashable, ttl: float | None, share: float, *, left: float | None = None) -> None:
+        _, ttl_ms = self.tiers.ttls(ttl)
+        self.refresh.schedule(
+            key, self.tiers.now(), None if ttl_ms is None else ttl_ms / 1000, share, left=left
+        )
+
+    def _get_l2(
+        self, key: Hashable, l2_key: str, default: Any, left: list[float | None] | None = None
+    ) -> Flow[Any]:
+        # ``left``: on a hit, the seconds Redis keeps the value is appended (None: no expiry).
         tiers = self.tiers
         if not tiers.l2_allowed(l2_key):
             return default
@@ -125,6 +162,8 @@ class Flows:
         if not tiers.read_finished(value):  # counts the hit or the miss
             return default
         assert stored is not None  # a value was decoded from it
+        if left is not None:
+            left.append(None if stored[1] is None else stored[1] / 1000)
         yield from self._fill(key, value, tiers.fill_ttl(stored[1], sent_at), token)
         return value
 

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from otel_cache.config import CacheConfig
+from otel_cache.core.refresh import RefreshStats
 from otel_cache.core.stats import CacheStats
 from otel_cache.core.tiers import L2Stats, TierCore
 from otel_cache.l1.cache import AsyncLRUCache
 from otel_cache.multilevel.flows import Flows
 
 if TYPE_CHECKING:
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
     from otel_cache.backends.redis_connect import RedisConnector
     from otel_cache.multilevel.channel_task import ChannelTasks
     from otel_cache.multilevel.channel_thread import ChannelThreads
@@ -48,6 +52,7 @@ class MultiLevelStats:
     l2: L2Stats
     sync_flights: FlightStats
     async_flights: FlightStats
+    refresh: RefreshStats = field(default_factory=RefreshStats)
 
 
 class SharedState(Generic[K, V]):
@@ -64,6 +69,8 @@ class SharedState(Generic[K, V]):
     _closed: bool
     _channel: ChannelThreads | ChannelTasks | None
     _channel_lock: AbstractContextManager[Any]  # guards _channel; held for no I/O
+    _refresh_pool: ThreadPoolExecutor | None  # the sync API's refreshes ahead of expiry, made on first use
+    _refresh_tasks: set[asyncio.Task[None]]  # the async API's, on their loops
 
     @property
     def name(self) -> str:

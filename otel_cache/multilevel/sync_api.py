@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections.abc import Callable, Hashable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar, cast
 
 from otel_cache.backends.protocol import SyncBackend
+from otel_cache.core.refresh import validate_refresh_ahead
 from otel_cache.core.tags import tag_names
 from otel_cache.core.tiers import MISSING
 from otel_cache.core.ttl import validate_ttl
@@ -18,6 +21,8 @@ from otel_cache.multilevel.steps import Flow, L1Step, L2Step, Load, Step
 from otel_cache.telemetry import hooks
 
 __all__ = ["SyncAPI"]
+
+log = logging.getLogger("otel_cache")
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -70,22 +75,79 @@ class SyncAPI(SharedState[K, V]):
         *,
         tags: Iterable[str] = (),
         condition: Callable[[V], bool] | None = None,
+        refresh_ahead: float | None = None,
     ) -> V:
         """The cached value, or ``loader()``'s, stored (only if ``condition(value)``, when given);
-        concurrent misses call ``loader`` once and all get its value."""
+        concurrent misses call ``loader`` once and all get its value.
+
+        ``refresh_ahead`` (a share of the TTL, 0.8 for instance): the first call after that
+        share of the value's TTL has passed still returns it, and starts one background
+        refresh (a thread of the cache's); see :mod:`otel_cache.core.refresh`.
+        """
         validate_ttl(ttl)  # before the loader runs: its value would be lost
+        share = validate_refresh_ahead(refresh_ahead)
         names = tag_names(tags)
         value = self.l1.get(key, MISSING)
-        if value is not MISSING:
-            return cast(V, value)
-        handler = hooks.current()
-        waiting = None if handler is None else lambda: handler.load_wait(self, key)
-        # The flight covers the Redis read too: N cold callers make one GET and one load.
+        if value is MISSING:
+            handler = hooks.current()
+            waiting = None if handler is None else lambda: handler.load_wait(self, key)
 
-        def lead() -> Any:
-            return self._drive(self.flows.get_or_load(key, loader, ttl, names, condition))
+            # The flight covers the Redis read too: N cold callers make one GET and one load.
+            def lead() -> Any:
+                return self._drive(self.flows.get_or_load(key, loader, ttl, names, condition, share))
 
-        return cast(V, self.sync_flights.run(key, lead, waiting))
+            value = self.sync_flights.run(key, lead, waiting)
+        if share is not None and self.flows.refresh.take_due(key, self.tiers.now()):
+            self._start_refresh(key, loader, ttl, names, condition, share)
+        return cast(V, value)
+
+    def _start_refresh(
+        self,
+        key: K,
+        loader: Callable[[], Any],
+        ttl: float | None,
+        names: tuple[str, ...],
+        condition: Callable[[Any], bool] | None,
+        share: float,
+    ) -> None:
+        with self._backend_lock:
+            if self._closed:
+                return
+            pool = self._refresh_pool
+            if pool is None:
+                pool = self._refresh_pool = ThreadPoolExecutor(
+                    max_workers=2, thread_name_prefix=f"otel-cache-refresh-{self.name}"
+                )
+        pool.submit(self._refresh, key, loader, ttl, names, condition, share)
+
+    def _refresh(
+        self,
+        key: K,
+        loader: Callable[[], Any],
+        ttl: float | None,
+        names: tuple[str, ...],
+        condition: Callable[[Any], bool] | None,
+        share: float,
+    ) -> None:
+        """One refresh ahead of expiry, as the key's flight leader (skipped if a load of the key
+        is running already: its value is as fresh)."""
+        table, refresh = self.sync_flights.table, self.flows.refresh
+        flight, leader = table.join(key)
+        if not leader:
+            return
+        refresh.started_one()
+        try:
+            value = self._drive(self.flows.load(key, loader, ttl, names, condition, share))
+        except Exception as exc:
+            table.finish(key, flight, error=exc)
+            refresh.finished(ok=False)
+            log.warning("refresh ahead of expiry of a key of %s failed: %r", self.name, exc)
+            return
+        except BaseException:
+            table.finish(key, flight)
+            raise
+        table.finish(key, flight, value)
+        refresh.finished(ok=True)
 
     def invalidate_tags(self, tags: Iterable[str]) -> int:
         """Remove every entry put with one of ``tags`` from L1, from Redis and from the L1 of
@@ -105,6 +167,7 @@ class SyncAPI(SharedState[K, V]):
             l2=self.tiers.stats(),
             sync_flights=_flight_stats(self.sync_flights),
             async_flights=_flight_stats(self.async_flights),
+            refresh=self.flows.refresh.stats(),
         )
 
     def close(self) -> None:
@@ -119,6 +182,10 @@ class SyncAPI(SharedState[K, V]):
                 channel.stop()
             else:
                 channel.cancel()  # tasks on a loop: cancelled, not awaited
+        with self._backend_lock:
+            pool, self._refresh_pool = self._refresh_pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)  # a refresh running now fails on the closed cache
         backend, self._sync_backend = self._sync_backend, None
         if backend is not None:
             with contextlib.suppress(BackendError):

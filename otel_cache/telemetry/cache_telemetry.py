@@ -122,6 +122,7 @@ class CacheTelemetry:
             (METRICS.L1_FLUSHES, observe(_l1_flushes)),
             (METRICS.LOCK_CONTENDED, observe(_lock_contended)),
             (METRICS.LOADS, observe(_loads)),
+            (METRICS.REFRESHES, observe(_refreshes)),
             (METRICS.COALESCED, observe(_coalesced)),
             (METRICS.WARMER_RUNS, observe(_warmer_runs)),
             (METRICS.WARMER_FAILURES, observe(_warmer_failures)),
@@ -521,6 +522,15 @@ def _lock_contended(item: Any) -> Iterator[Observation]:
 def _loads(item: Any) -> Iterator[Observation]:
     for flights, mode in _flight_tables(item):
         yield Observation(flights.loads, {**_base_attributes(item), ATTR.MODE: mode})
+
+
+def _refreshes(item: Any) -> Iterator[Observation]:
+    flows = getattr(item, "flows", None)
+    if flows is not None:
+        stats, base = flows.refresh.stats(), _base_attributes(item)
+        if stats.started:
+            yield Observation(stats.succeeded, {**base, ATTR.RESULT: "success"})
+            yield Observation(stats.failed, {**base, ATTR.RESULT: "failure"})
 
 
 def _coalesced(item: Any) -> Iterator[Observation]:

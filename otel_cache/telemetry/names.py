@@ -44,7 +44,7 @@ class ATTR:
     CACHE_NAME: Final = "otel_cache.name"
     MODE: Final = "otel_cache.mode"  # sync | async
     LEVEL: Final = "otel_cache.level"  # l1 | l2
-    RESULT: Final = "otel_cache.result"  # hit | miss (requests); success | failure (loads)
+    RESULT: Final = "otel_cache.result"  # hit | miss (requests); success | failure (loads, refreshes)
     # get | set | delete | get_many | set_many | clear | invalidate_tags
     OPERATION: Final = "otel_cache.operation"
     EVICTION_REASON: Final = "otel_cache.eviction.reason"  # size | expired | deleted | rejected
@@ -228,6 +228,13 @@ class METRICS:
         "observable_counter",
         "{load}",
         "Loader calls (a single-flight leader whose L1 re-check and Redis read missed), by mode.",
+    )
+    REFRESHES: Final = MetricSpec(
+        "otel_cache.refreshes",
+        "observable_counter",
+        "{refresh}",
+        "Background refreshes ahead of expiry (get_or_set's refresh_ahead) that ended, by result "
+        "(success, failure; a failure keeps the old value).",
     )
     COALESCED: Final = MetricSpec(
         "otel_cache.load.coalesced",

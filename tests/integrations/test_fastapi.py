@@ -29,10 +29,13 @@ from otel_cache import (
 from otel_cache.integrations.fastapi import (
     AsyncCacheManagerDep,
     CacheManagerDep,
+    ainvalidate_cached,
     async_cache_manager,
     cache_manager,
     cached,
+    cached_key,
     instrument_app,
+    invalidate_cached,
     otel_cache_lifespan,
     uninstrument_app,
 )
@@ -755,3 +758,105 @@ async def test_instrument_app_traces_requests_and_cache_calls_without_receive_an
     assert {span.context.trace_id for span in cache_spans if span.context} & {miss.context.trace_id}
     text = " ".join(str(value) for span in spans for value in (span.attributes or {}).values())
     assert "RequestKey" not in text  # no cache key on any span
+
+
+# -- key templates, tag templates and invalidation (the machinery of otel_cache.cached) ----
+
+
+class Users:
+    """``/{api}/users/{user_id}``: keyed by a template, tagged by templates; ``/{api}/lang/{user_id}``
+    also varies by ``accept-language``."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self.app = app = FastAPI()
+        calls = self.calls
+
+        @app.get("/async/users/{user_id}")
+        @cached(ttl=60, key="user:{user_id}", tags=["users", "user:{user_id}"])
+        async def async_user(user_id: int, detail: bool = False) -> dict[str, Any]:
+            calls["user"] += 1
+            return {"id": user_id, "detail": detail, "n": calls["user"]}
+
+        @app.get("/sync/users/{user_id}")
+        @cached(ttl=60, key="user:{user_id}", tags=["users", "user:{user_id}"])
+        def sync_user(user_id: int, detail: bool = False) -> dict[str, Any]:
+            calls["user"] += 1
+            return {"id": user_id, "detail": detail, "n": calls["user"]}
+
+        @app.get("/async/lang/{user_id}")
+        @cached(ttl=60, key="lang:{user_id}", vary_headers=["accept-language"])
+        async def async_lang(user_id: int, accept_language: Annotated[str, Header()] = "") -> dict[str, Any]:
+            calls["lang"] += 1
+            return {"lang": accept_language}
+
+        @app.get("/sync/lang/{user_id}")
+        @cached(ttl=60, key="lang:{user_id}", vary_headers=["accept-language"])
+        def sync_lang(user_id: int, accept_language: Annotated[str, Header()] = "") -> dict[str, Any]:
+            calls["lang"] += 1
+            return {"lang": accept_language}
+
+        @app.get("/plain")
+        @cached(ttl=60)
+        async def plain() -> dict[str, int]:
+            return {}
+
+        self.user = {"async": async_user, "sync": sync_user}
+        self.lang = {"async": async_lang, "sync": sync_lang}
+        self.plain = plain
+
+
+async def test_a_key_template_names_the_entry_and_invalidate_cached_removes_it(api: str) -> None:
+    users = Users()
+    endpoint = users.user[api]
+    async with serving(users.app) as client:
+        first = await client.get(f"/{api}/users/1")
+        again = await client.get(f"/{api}/users/1", params={"detail": "true"})  # not in the template
+        assert (first.headers["x-cache"], again.headers["x-cache"]) == ("MISS", "HIT")
+        assert again.json() == {"id": 1, "detail": False, "n": 1}
+        assert cached_key(endpoint, user_id=1) == "http:user:1"
+        assert _cache_of(api).get("http:user:1") is not None  # other code can name the entry
+        if api == "async":
+            assert await ainvalidate_cached(endpoint, user_id=1) is True
+        else:
+            assert await asyncio.to_thread(invalidate_cached, endpoint, user_id=1) is True
+        after = await client.get(f"/{api}/users/1")
+        assert after.headers["x-cache"] == "MISS"
+        assert after.json()["n"] == 2
+
+
+async def test_tag_templates_invalidate_one_users_responses(api: str) -> None:
+    users = Users()
+    async with serving(users.app) as client:
+        await client.get(f"/{api}/users/1")
+        await client.get(f"/{api}/users/2")
+        assert await _cache_of(api).ainvalidate_tags(["user:1"]) == 1
+        one = await client.get(f"/{api}/users/1")
+        two = await client.get(f"/{api}/users/2")
+        assert (one.headers["x-cache"], two.headers["x-cache"]) == ("MISS", "HIT")
+        assert await _cache_of(api).ainvalidate_tags(["users"]) == 2
+
+
+async def test_a_keyed_endpoint_that_varies_keeps_one_entry_per_header_value(api: str) -> None:
+    users = Users()
+    async with serving(users.app) as client:
+        en = await client.get(f"/{api}/lang/1", headers={"accept-language": "en"})
+        fr = await client.get(f"/{api}/lang/1", headers={"accept-language": "fr"})
+        en_again = await client.get(f"/{api}/lang/1", headers={"accept-language": "en"})
+    assert [r.json()["lang"] for r in (en, fr, en_again)] == ["en", "fr", "en"]
+    assert [r.headers["x-cache"] for r in (en, fr, en_again)] == ["MISS", "MISS", "HIT"]
+    assert users.calls["lang"] == 2
+    with pytest.raises(TypeError, match="varies by headers"):
+        cached_key(users.lang[api], user_id=1)
+
+
+def test_invalidation_helpers_refuse_what_they_cannot_name() -> None:
+    users = Users()
+    with pytest.raises(TypeError, match="no key="):
+        cached_key(users.plain)
+    with pytest.raises(TypeError, match="not a @cached endpoint"):
+        cached_key(test_invalidation_helpers_refuse_what_they_cannot_name)
+    with pytest.raises(CacheConfigError, match="not a parameter"):
+
+        @cached(key="user:{uid}")
+        async def wrong(user_id: int) -> None: ...

@@ -157,10 +157,13 @@ def test_public_api() -> None:
         "CacheManagerDep",
         "SyncService",
         "WarmerSpec",
+        "ainvalidate_cached",
         "async_cache_manager",
         "cache_manager",
         "cached",
+        "cached_key",
         "instrument_app",
+        "invalidate_cached",
         "otel_cache_lifespan",
         "uninstrument_app",
     }

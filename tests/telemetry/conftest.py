@@ -32,7 +32,7 @@ import pytest
 from otel_cache import AsyncLRUCache, MultiLevelCache
 from otel_cache.telemetry import hooks
 from otel_cache.warming import AsyncWarmer, ThreadWarmer
-from tests.support import RedisServer
+from tests.support import ManualClock, RedisServer
 from tests.support.config import patient_config
 from tests.telemetry.telemetry_helpers import Telemetry, hold_lock
 
@@ -118,6 +118,16 @@ def exercise_everything(
         sync_cache.put("ukey-s", "uvalue-s")
         assert sync_cache.get("ukey-s") == "uvalue-s"
         sync_cache.put("ukey-z", "uvalue-z" * 64)  # compressed.size
+        # refreshes: a refresh ahead of expiry, on a clock of the test's
+        clock = ManualClock()
+        refreshing = make_cache(async_mode=False, name=f"{name}-refresh", clock=clock)
+        assert refreshing.get_or_set("ukey-r", lambda: "uvalue-r", ttl=10, refresh_ahead=0.5) == "uvalue-r"
+        clock.advance(6)
+        assert refreshing.get_or_set("ukey-r", lambda: "uvalue-r2", ttl=10, refresh_ahead=0.5) == "uvalue-r"
+        for _ in range(6000):  # the refresh thread runs; this only waits for it (bounded: no hang)
+            if refreshing.stats().refresh.succeeded:
+                break
+            await asyncio.sleep(0.005)
         l1.put("ukey-l", "uvalue-l")
         assert l1.get("ukey-l") == "uvalue-l"
         # loads, coalesced, load.duration (success and failure)

@@ -34,7 +34,9 @@ Dependencies
 ``@cached``
     Caches the JSON form (``jsonable_encoder``) of what a GET endpoint returns, keyed by
     a hash of the endpoint, method, path, query parameters (in any order) and the
-    values of ``vary_headers``. ``async def`` endpoints use the async cache API,
+    values of ``vary_headers``, or by ``key=``, a template over the endpoint's
+    parameters (then :func:`invalidate_cached` removes one response by its parameters;
+    tags may be templates too). ``async def`` endpoints use the async cache API,
     ``def`` endpoints the sync API in the threadpool. Concurrent misses of one key
     run the endpoint once (single-flight). The body goes back through FastAPI, so
     ``response_model`` still filters it, on hits as on misses.
@@ -56,14 +58,19 @@ Dependencies
     body>"``, ``X-Cache: HIT | MISS | BYPASS`` (a request that waited for another's load
     is a HIT) and, with ``vary_headers``, ``Vary``. Only the body is cached: headers
     or a status code the endpoint sets on its own ``Response`` parameter are not
-    replayed on hits. Raw keys are never recorded; only their digests are stored.
+    replayed on hits. Without ``key=``, the stored keys are digests of the requests.
 
 Instrumentation
     :func:`instrument_app` wires ``FastAPIInstrumentor`` (without the per-message
     receive/send spans) and ``OtelCacheInstrumentor``; :func:`uninstrument_app` undoes it.
 """
 
-from otel_cache.integrations.fastapi.decorator import cached
+from otel_cache.integrations.fastapi.decorator import (
+    ainvalidate_cached,
+    cached,
+    cached_key,
+    invalidate_cached,
+)
 from otel_cache.integrations.fastapi.dependencies import (
     AsyncCacheManagerDep,
     CacheManagerDep,
@@ -84,10 +91,13 @@ __all__ = [
     "CacheManagerDep",
     "SyncService",
     "WarmerSpec",
+    "ainvalidate_cached",
     "async_cache_manager",
     "cache_manager",
     "cached",
+    "cached_key",
     "instrument_app",
+    "invalidate_cached",
     "otel_cache_lifespan",
     "uninstrument_app",
 ]

@@ -4,6 +4,11 @@ The decisions are in :mod:`otel_cache.integrations.fastapi.policy`; this module 
 the two thin shells around them, one for ``async def`` endpoints (the async cache
 API, on the loop) and one for ``def`` endpoints (the sync API, in FastAPI's
 threadpool), plus the signature surgery that lets FastAPI hand us the request.
+
+Key templates and tag templates over the endpoint's parameters are the ones of
+:func:`otel_cache.cached` (:mod:`otel_cache.core.call_keys`): one implementation.
+With a key template, :func:`invalidate_cached` (and :func:`ainvalidate_cached`) remove
+one call's entry by its parameters.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import functools
 import inspect
 import logging
 import time
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
@@ -20,14 +26,15 @@ from fastapi.encoders import jsonable_encoder
 from starlette.requests import Request
 from starlette.responses import Response
 
-from otel_cache.core.tags import tag_names
+from otel_cache.core.call_keys import CallKeys, KeySpec
+from otel_cache.core.keys import canonical_digest
 from otel_cache.core.ttl import validate_ttl
 from otel_cache.errors import InvalidTTLError, SerializationError
 from otel_cache.integrations.fastapi import policy
 from otel_cache.integrations.fastapi.policy import Action, CachedResponse, Directives
 from otel_cache.multilevel import MultiLevelCache
 
-__all__ = ["cached"]
+__all__ = ["ainvalidate_cached", "cached", "cached_key", "invalidate_cached"]
 
 log = logging.getLogger("otel_cache.integrations.fastapi")
 
@@ -50,7 +57,8 @@ class _UncacheableError(Exception):
 @dataclass(frozen=True, slots=True)
 class _Settings:
     ttl: float
-    tags: tuple[str, ...]
+    keys: CallKeys  # the key template (if any) and the tag templates
+    custom_key: bool
     vary: tuple[str, ...]
     namespace: str
     cache: MultiLevelCache[Any, Any] | None
@@ -73,15 +81,21 @@ class _Plan:
     action: Action
     directives: Directives
     key: str
+    tags: tuple[str, ...]
     method: str
     if_none_match: str | None
+
+
+# The settings of each decorated endpoint, for the invalidation helpers (no attribute on the function).
+_ENDPOINTS: weakref.WeakKeyDictionary[Callable[..., Any], _Settings] = weakref.WeakKeyDictionary()
 
 
 def cached(
     ttl: float = 60,
     *,
+    key: KeySpec = None,
     vary_headers: Iterable[str] = (),
-    tags: Iterable[str] = (),
+    tags: Iterable[str] | Callable[..., Iterable[str]] = (),
     namespace: str = "http",
     cache: MultiLevelCache[Any, Any] | None = None,
     clock: Callable[[], float] = time.time,
@@ -96,11 +110,17 @@ def cached(
 
     Args:
         ttl: seconds a response stays cached (``math.inf``: until evicted).
+        key: a template over the endpoint's parameters (``"user:{user_id}"``) or a callable
+            given them: the entry's key is ``{namespace}:{key}`` (and a digest of the
+            ``vary_headers`` values, if any), instead of a hash of the whole request;
+            :func:`invalidate_cached` then removes one entry by its parameters. Parameters
+            not in the template do not tell entries apart.
         vary_headers: request headers whose values are part of the key (and of ``Vary``).
-        tags: tags of every response this endpoint caches: ``invalidate_tags(tags)`` on the
-            cache (or a manager) removes them all, in every process.
-        namespace: prefix of the cache keys, which are hashes of the endpoint, method,
-            path, sorted query parameters and ``vary_headers`` values.
+        tags: tags (or tag templates over the endpoint's parameters, ``"user:{user_id}"``, or
+            a callable given them) of every response this endpoint caches:
+            ``invalidate_tags(tags)`` on the cache (or a manager) removes them, in every process.
+        namespace: prefix of the cache keys, which are, without ``key``, hashes of the endpoint,
+            method, path, sorted query parameters and ``vary_headers`` values.
         cache: the cache to use; by default the process-wide managers' cache
             (:func:`~otel_cache.get_async_cache_manager` for ``async def`` endpoints,
             :func:`~otel_cache.get_cache_manager` for ``def`` endpoints), looked up
@@ -109,13 +129,13 @@ def cached(
 
     Raises:
         InvalidTTLError: ``ttl`` is not a positive number of seconds.
-        ValueError: a bad ``vary_headers`` name or ``namespace``.
+        ValueError: a bad ``vary_headers`` name or ``namespace``; a template that names no
+            parameter of the endpoint (:class:`~otel_cache.errors.CacheConfigError`).
         TypeError: the endpoint is a generator (streamed responses are not cached).
     """
     seconds = validate_ttl(ttl)
     if seconds is None:
         raise InvalidTTLError("ttl must be a number of seconds, not None")
-    names = tag_names(tags)
     vary = policy.normalise_vary([vary_headers] if isinstance(vary_headers, str) else vary_headers)
     if not isinstance(namespace, str) or not namespace or ":" in namespace:
         raise ValueError(f"namespace must be a non-empty string without ':', got {namespace!r}")
@@ -126,7 +146,8 @@ def cached(
         signature, request_param, response_param = _endpoint_params(func)
         settings = _Settings(
             ttl=seconds,
-            tags=names,
+            keys=CallKeys(func, key=key, tags=tags, prefix=namespace),
+            custom_key=key is not None,
             vary=vary,
             namespace=namespace,
             cache=cache,
@@ -140,6 +161,7 @@ def cached(
         else:
             wrapper = _sync_endpoint(func, settings)
         wrapper.__signature__ = signature  # type: ignore[attr-defined]
+        _ENDPOINTS[wrapper] = settings
         return cast(_F, wrapper)
 
     return decorate
@@ -152,7 +174,7 @@ def _async_endpoint(func: Callable[..., Any], settings: _Settings) -> Callable[.
     @functools.wraps(func)
     async def endpoint(**kwargs: Any) -> Any:
         request, response = settings.take(kwargs)
-        plan = _plan(request, settings)
+        plan = _plan(request, settings, kwargs)
         if plan.action is Action.BYPASS:
             response.headers[policy.X_CACHE] = "BYPASS"
             return await func(**kwargs)
@@ -171,12 +193,12 @@ def _async_endpoint(func: Callable[..., Any], settings: _Settings) -> Callable[.
         try:
             entry = None
             if plan.action is Action.LOOKUP:
-                data = await store.aget_or_set(plan.key, load, settings.ttl, tags=settings.tags)
+                data = await store.aget_or_set(plan.key, load, settings.ttl, tags=plan.tags)
                 entry = _usable(data, plan, settings, loaded)
             if entry is None:  # REFRESH, or what the cache held cannot answer this request
                 data = await load()
                 try:
-                    await store.aput(plan.key, data, settings.ttl, tags=settings.tags)
+                    await store.aput(plan.key, data, settings.ttl, tags=plan.tags)
                 except SerializationError:
                     log.warning(
                         "@cached %s: response kept in L1 only (L2 cannot encode it)", settings.endpoint
@@ -194,7 +216,7 @@ def _sync_endpoint(func: Callable[..., Any], settings: _Settings) -> Callable[..
     @functools.wraps(func)
     def endpoint(**kwargs: Any) -> Any:
         request, response = settings.take(kwargs)
-        plan = _plan(request, settings)
+        plan = _plan(request, settings, kwargs)
         if plan.action is Action.BYPASS:
             response.headers[policy.X_CACHE] = "BYPASS"
             return func(**kwargs)
@@ -213,12 +235,12 @@ def _sync_endpoint(func: Callable[..., Any], settings: _Settings) -> Callable[..
         try:
             entry = None
             if plan.action is Action.LOOKUP:
-                data = store.get_or_set(plan.key, load, settings.ttl, tags=settings.tags)
+                data = store.get_or_set(plan.key, load, settings.ttl, tags=plan.tags)
                 entry = _usable(data, plan, settings, loaded)
             if entry is None:  # REFRESH, or what the cache held cannot answer this request
                 data = load()
                 try:
-                    store.put(plan.key, data, settings.ttl, tags=settings.tags)
+                    store.put(plan.key, data, settings.ttl, tags=plan.tags)
                 except SerializationError:
                     log.warning(
                         "@cached %s: response kept in L1 only (L2 cannot encode it)", settings.endpoint
@@ -234,22 +256,82 @@ def _sync_endpoint(func: Callable[..., Any], settings: _Settings) -> Callable[..
 # -- shared by both shells (no I/O) --------------------------------------------------
 
 
-def _plan(request: Request, settings: _Settings) -> _Plan:
+def _plan(request: Request, settings: _Settings, arguments: dict[str, Any]) -> _Plan:
     headers = request.headers
     directives = policy.request_directives(headers.get("cache-control"), headers.get("pragma"))
     method = request.method
     action = policy.choose_action(method, directives)
     key = ""
+    tags: tuple[str, ...] = ()
     if action is not Action.BYPASS:
-        key = policy.request_key(
-            namespace=settings.namespace,
-            endpoint=settings.endpoint,
-            method=method,
-            path=request.url.path,
-            query=request.query_params.multi_items(),
-            headers={name: headers.getlist(name) for name in settings.vary},
-        )
-    return _Plan(action, directives, key, method, headers.get("if-none-match"))
+        vary = {name: headers.getlist(name) for name in settings.vary}
+        if settings.custom_key:
+            key = _custom_key(settings, arguments, vary)
+        else:
+            key = policy.request_key(
+                namespace=settings.namespace,
+                endpoint=settings.endpoint,
+                method=method,
+                path=request.url.path,
+                query=request.query_params.multi_items(),
+                headers=vary,
+            )
+        tags = settings.keys.tags((), arguments)
+    return _Plan(action, directives, key, tags, method, headers.get("if-none-match"))
+
+
+def _custom_key(settings: _Settings, arguments: dict[str, Any], vary: dict[str, list[str]] | None) -> str:
+    """``{namespace}:{key}``, and a digest of the vary headers' values when the endpoint varies."""
+    key = f"{settings.namespace}:{settings.keys.key((), arguments)}"
+    if settings.vary:
+        assert vary is not None
+        key += f":{canonical_digest(vary)}"
+    return key
+
+
+# -- invalidation ----------------------------------------------------------------------
+
+
+def cached_key(endpoint: Callable[..., Any], /, **params: Any) -> str:
+    """The cache key of ``endpoint`` (decorated with ``@cached(key=...)``) for these parameters.
+
+    Raises:
+        TypeError: ``endpoint`` is not a ``@cached`` endpoint, has no key template, or varies
+            by headers (its entries are one per header value: invalidate them by tag).
+    """
+    settings = _ENDPOINTS.get(endpoint)
+    if settings is None:
+        raise TypeError(f"{getattr(endpoint, '__qualname__', endpoint)!r} is not a @cached endpoint")
+    if not settings.custom_key:
+        raise TypeError(f"@cached endpoint {settings.endpoint} has no key=...: invalidate it by tag")
+    if settings.vary:
+        raise TypeError(f"@cached endpoint {settings.endpoint} varies by headers: invalidate it by tag")
+    return _custom_key(settings, params, None)
+
+
+def invalidate_cached(endpoint: Callable[..., Any], /, **params: Any) -> bool:
+    """Remove the cached response of ``endpoint`` for these parameters from every level and
+    every process (the sync managers' cache unless the endpoint names one); True if found."""
+    key = cached_key(endpoint, **params)
+    settings = _ENDPOINTS[endpoint]
+    store = settings.cache
+    if store is None:
+        from otel_cache.managers import get_cache_manager
+
+        store = get_cache_manager().cache
+    return store.delete(key)
+
+
+async def ainvalidate_cached(endpoint: Callable[..., Any], /, **params: Any) -> bool:
+    """Async :func:`invalidate_cached` (the async managers' cache unless the endpoint names one)."""
+    key = cached_key(endpoint, **params)
+    settings = _ENDPOINTS[endpoint]
+    store = settings.cache
+    if store is None:
+        from otel_cache.managers import get_async_cache_manager
+
+        store = get_async_cache_manager().cache
+    return await store.adelete(key)
 
 
 def _entry_data(result: object, settings: _Settings) -> dict[str, object]:
