@@ -8,6 +8,7 @@ returns; ``otel_cache.warming.CacheWarmer`` keeps keys warm.
 
 from otel_cache._version import __version__
 from otel_cache.config import CacheConfig
+from otel_cache.core.fail_safe import FailSafe
 from otel_cache.core.stats import CacheStats, EvictionReason, LockWaitStats
 from otel_cache.core.tiers import L2Stats
 from otel_cache.core.ttl import NO_EXPIRY
@@ -61,6 +62,7 @@ __all__ = [
     "CachedFunction",
     "CircuitOpenError",
     "EvictionReason",
+    "FailSafe",
     "FlightStats",
     "InvalidTTLError",
     "L2Stats",

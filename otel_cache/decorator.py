@@ -27,6 +27,7 @@ from collections.abc import Callable, Coroutine, Hashable
 from typing import Any, Concatenate, Generic, ParamSpec, Self, TypeVar, cast, overload
 
 from otel_cache.core.call_keys import CallKeys, KeySpec, TagSpec
+from otel_cache.core.fail_safe import FailSafe
 from otel_cache.core.refresh import validate_refresh_ahead
 from otel_cache.core.ttl import validate_ttl
 from otel_cache.managers import get_async_cache_manager, get_cache_manager
@@ -45,7 +46,7 @@ _UNBOUND: Any = object()
 class _Options:
     """What every call of one decorated function shares (no I/O here)."""
 
-    __slots__ = ("cache", "condition", "keys", "refresh_ahead", "ttl")
+    __slots__ = ("cache", "condition", "fail_safe", "keys", "refresh_ahead", "ttl")
 
     def __init__(
         self,
@@ -59,6 +60,7 @@ class _Options:
         unless: Callable[[Any], bool] | None,
         cache: MultiLevelCache[Any, Any] | None,
         refresh_ahead: float | None,
+        fail_safe: FailSafe | None,
     ) -> None:
         if inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func):
             raise TypeError(f"@cached cannot cache the generator function {func.__qualname__}")
@@ -69,6 +71,9 @@ class _Options:
         self.condition = _store_if(condition, unless)
         self.cache = cache
         self.refresh_ahead = validate_refresh_ahead(refresh_ahead)
+        if fail_safe is not None and not isinstance(fail_safe, FailSafe):
+            raise TypeError(f"fail_safe must be a FailSafe, not {type(fail_safe).__name__}")
+        self.fail_safe = fail_safe
 
 
 class _Cached(Generic[P, R]):
@@ -112,6 +117,7 @@ class CachedFunction(_Cached[P, R]):
             tags=tags,
             condition=options.condition,
             refresh_ahead=options.refresh_ahead,
+            fail_safe=options.fail_safe,
         )
         return result
 
@@ -150,6 +156,7 @@ class AsyncCachedFunction(_Cached[P, R]):
             tags=tags,
             condition=options.condition,
             refresh_ahead=options.refresh_ahead,
+            fail_safe=options.fail_safe,
         )
         return result
 
@@ -205,6 +212,7 @@ def cached(
     cache: MultiLevelCache[Any, Any] | None = None,
     prefix: str = "fn",
     refresh_ahead: float | None = None,
+    fail_safe: FailSafe | None = None,
 ) -> _Decorator:
     """Cache what the decorated function returns (see the module docstring for an example).
 
@@ -225,12 +233,15 @@ def cached(
         prefix: the first part of default keys.
         refresh_ahead: a share of the TTL (0.8, say): the first call after it has passed
             returns the cached value and refreshes it in the background (one refresh per key).
+        fail_safe: keep each value for ``FailSafe.max_age`` past its TTL, and serve it when a
+            later call of the function raises (see :mod:`otel_cache.core.fail_safe`).
 
     Raises:
         InvalidTTLError: a bad ``ttl``.
         CacheConfigError: a template that names no parameter, a bad ``prefix``, ``key``, ``tags``
             or ``refresh_ahead``.
-        TypeError: a generator function, or a ``cache`` that is not a MultiLevelCache.
+        TypeError: a generator function, a ``cache`` that is not a MultiLevelCache, or a
+            ``fail_safe`` that is not a FailSafe.
     """
     return _Decorator(
         {
@@ -242,6 +253,7 @@ def cached(
             "cache": cache,
             "prefix": prefix,
             "refresh_ahead": refresh_ahead,
+            "fail_safe": fail_safe,
         }
     )
 

@@ -32,6 +32,7 @@ EXPECTED = {
     "CachedFunction",
     "CircuitOpenError",
     "EvictionReason",
+    "FailSafe",
     "FlightStats",
     "InvalidTTLError",
     "L2Stats",

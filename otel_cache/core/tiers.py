@@ -52,6 +52,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
+from otel_cache.core import fail_safe
 from otel_cache.core.breaker import BreakerSet, BreakerState
 from otel_cache.core.coherence import Coherence
 from otel_cache.core.compression import Compression
@@ -71,6 +72,8 @@ from otel_cache.errors import (
 )
 
 __all__ = ["MISSING", "L2Stats", "TierCore"]
+
+_Stored = tuple[bytes, int | None]  # as the backends return it (backends.protocol.Stored)
 
 _STRIPES = 256
 MAX_UNSYNCED = 100_000
@@ -112,6 +115,7 @@ class L2Stats:
     unsynced_dropped: int = 0  # unsynced keys forgotten (over max_unsynced)
     clear_pending: bool = False  # a clear failed and is retried before the next L2 read
     nodes: dict[str, str] = field(default_factory=dict)  # breaker state per cluster node in use
+    fail_safe_served: int = 0  # fail-safe copies served after a failed load
     compressed: int = 0  # values written compressed
     compressed_input_bytes: int = 0  # their serialized size
     compressed_output_bytes: int = 0  # their size as written (ratio: output / input)
@@ -141,6 +145,8 @@ class TierCore:
         self.l2_key = L2KeyBuilder(namespace, max_key_length)
         self.serializer = serializer or make_serializer("json")
         self.compression = compression
+        self.fail_safe_used = False  # a put kept fail-safe copies: L1 removals take their twins too
+        self.fail_safe_served = 0
         self.compressed = self.compressed_input_bytes = self.compressed_output_bytes = 0
         self.default_ttl = default_ttl
         self.l1_fill_ttl = l1_ttl if l1_ttl is not None else default_ttl
@@ -416,6 +422,30 @@ class TierCore:
             self.fills_skipped += len(allowed) - filled
         return allowed
 
+    def open_stored(self, stored: _Stored) -> tuple[_Stored, bool]:
+        """``stored`` without its fail-safe header (if any), its time left the value's own, and
+        whether it is a stale fail-safe copy (a miss, but for a failed load)."""
+        if stored[0][:1] != fail_safe.MARK:  # the common case: no copy kept, no clock read
+            return stored, False
+        data, left = fail_safe.unwrap(stored[0], fail_safe.now_ms())
+        if left is None:
+            return stored, False
+        if left <= 0:
+            return (data, 0), True
+        remaining = stored[1]
+        return (data, left if remaining is None or left < remaining else remaining), False
+
+    def with_fail_safe_twins(self, keys: Iterable[Hashable]) -> list[Hashable]:
+        """``keys``, and the L1 keys of their fail-safe copies once any were kept."""
+        keys = list(keys)
+        if self.fail_safe_used:
+            keys += [fail_safe.FailSafeKey(key) for key in keys]
+        return keys
+
+    def fail_safe_activated(self) -> None:
+        with self._lock:
+            self.fail_safe_served += 1
+
     def read_finished(self, value: Any) -> bool:
         """Count a finished L2 read of ``value`` (hit or miss); True on a hit."""
         with self._lock:
@@ -499,9 +529,11 @@ class TierCore:
                 self._tags.add(tags, keys)
 
     def untag(self, tags: tuple[str, ...]) -> set[Hashable]:
-        """The keys of this process that carried ``tags``; the tags are forgotten here."""
+        """The L1 keys of this process that carried ``tags`` (and their fail-safe copies); the tags
+        are forgotten here."""
         with self._lock:
-            return self._tags.pop(tags)
+            keys = self._tags.pop(tags)
+        return set(self.with_fail_safe_twins(keys)) if self.fail_safe_used else keys
 
     def tags_failed(self, tags: tuple[str, ...]) -> None:
         """Redis did not take the invalidation of ``tags``: the repair retries it."""
@@ -549,7 +581,7 @@ class TierCore:
         with self._lock:
             for key in keys:
                 self._generation[hash(key) % _STRIPES] += 1
-        return keys
+        return self.with_fail_safe_twins(keys)
 
     # -- stale L2 copies --------------------------------------------------------------
 
@@ -653,6 +685,7 @@ class TierCore:
                 repairs=self.repairs,
                 unsynced_dropped=self.unsynced_dropped,
                 clear_pending=self.clear_pending,
+                fail_safe_served=self.fail_safe_served,
                 compressed=self.compressed,
                 compressed_input_bytes=self.compressed_input_bytes,
                 compressed_output_bytes=self.compressed_output_bytes,

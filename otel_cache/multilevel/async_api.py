@@ -15,6 +15,7 @@ from contextlib import nullcontext
 from typing import Any, TypeVar, cast
 
 from otel_cache.backends.protocol import AsyncBackend
+from otel_cache.core.fail_safe import FailSafe
 from otel_cache.core.refresh import validate_refresh_ahead
 from otel_cache.core.tags import tag_names
 from otel_cache.core.tiers import MISSING
@@ -81,11 +82,12 @@ class AsyncAPI(SharedState[K, V]):
         tags: Iterable[str] = (),
         condition: Callable[[V], bool] | None = None,
         refresh_ahead: float | None = None,
+        fail_safe: FailSafe | None = None,
     ) -> V:
         """Async ``get_or_set``; ``loader`` may be a coroutine function or a plain function.
         A refresh ahead of expiry is a task on the running loop."""
         validate_ttl(ttl)  # before the loader runs: its value would be lost
-        share = validate_refresh_ahead(refresh_ahead)
+        share = None if refresh_ahead is None else validate_refresh_ahead(refresh_ahead)
         names = tag_names(tags)
         value = await self.l1.aget(key, MISSING)
         if value is MISSING:
@@ -94,12 +96,14 @@ class AsyncAPI(SharedState[K, V]):
 
             # The flight covers the Redis read too: N cold callers make one GET and one load.
             async def lead() -> Any:
-                return await self._adrive(self.flows.get_or_load(key, loader, ttl, names, condition, share))
+                return await self._adrive(
+                    self.flows.get_or_load(key, loader, ttl, names, condition, share, fail_safe)
+                )
 
             value = await self.async_flights.run(key, lead, waiting)
         if share is not None and self.flows.refresh.take_due(key, self.tiers.now()) and not self._closed:
             task = asyncio.get_running_loop().create_task(
-                self._arefresh(key, loader, ttl, names, condition, share)
+                self._arefresh(key, loader, ttl, names, condition, share, fail_safe)
             )
             self._refresh_tasks.add(task)
             task.add_done_callback(self._refresh_tasks.discard)
@@ -113,6 +117,7 @@ class AsyncAPI(SharedState[K, V]):
         names: tuple[str, ...],
         condition: Callable[[Any], bool] | None,
         share: float,
+        fail_safe: FailSafe | None = None,
     ) -> None:
         """One refresh ahead of expiry, as the key's flight leader (skipped if a load of the key
         is running already: its value is as fresh)."""
@@ -122,7 +127,7 @@ class AsyncAPI(SharedState[K, V]):
             return
         refresh.started_one()
         try:
-            value = await self._adrive(self.flows.load(key, loader, ttl, names, condition, share))
+            value = await self._adrive(self.flows.load(key, loader, ttl, names, condition, share, fail_safe))
         except Exception as exc:
             table.finish(key, flight, error=exc)
             refresh.finished(ok=False)
@@ -187,7 +192,9 @@ class AsyncAPI(SharedState[K, V]):
             while True:
                 try:
                     result = await self._astep(step)
-                except BackendError as exc:
+                except Exception as exc:  # Redis's errors and the loader's go back into the flow
+                    if not isinstance(exc, BackendError) and not isinstance(step, Load):
+                        raise
                     step = flow.throw(exc)
                 else:
                     step = flow.send(result)

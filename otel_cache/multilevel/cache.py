@@ -147,6 +147,7 @@ class MultiLevelCache(SyncAPI[K, V], AsyncAPI[K, V]):
             self.tiers,
             RefreshSchedule(lock=threading.Lock(), max_keys=config.l1_max_entries or 100_000),
         )
+        self.flows.on_fail_safe = self._fail_safe_served
         self._refresh_pool = None
         self._refresh_tasks = set()
         flights = FlightTable()  # one table: a thread and a coroutine missing one key load once
@@ -159,6 +160,11 @@ class MultiLevelCache(SyncAPI[K, V], AsyncAPI[K, V]):
         self._channel = None
         self._channel_lock = threading.Lock()  # one channel, whichever API opens it (no I/O held)
         hooks.register(self)
+
+    def _fail_safe_served(self, key: Hashable, error: BaseException) -> None:
+        handler = hooks.current()
+        if handler is not None:
+            handler.fail_safe_served(self, error)
 
     def __repr__(self) -> str:
         l2 = self.config.redacted_redis_url or ("client" if self.redis is not None else "off")

@@ -36,6 +36,9 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any, TypeVar, cast
 
 from otel_cache.backends.protocol import Stored
+from otel_cache.core.fail_safe import FailSafe, FailSafeKey
+from otel_cache.core.fail_safe import now_ms as fail_safe_now_ms
+from otel_cache.core.fail_safe import wrap as fail_safe_header
 from otel_cache.core.refresh import RefreshSchedule
 from otel_cache.core.tiers import MISSING, TierCore
 from otel_cache.errors import BackendError, CircuitOpenError, PartialBackendError, SerializationError
@@ -70,11 +73,16 @@ class Flows:
     """The operations of one multi-level cache, over its L1 and its tier core."""
 
     def __init__(
-        self, l1: AsyncLRUCache[Any, Any], tiers: TierCore, refresh: RefreshSchedule | None = None
+        self,
+        l1: AsyncLRUCache[Any, Any],
+        tiers: TierCore,
+        refresh: RefreshSchedule | None = None,
+        on_fail_safe: Callable[[Hashable, BaseException], None] | None = None,
     ) -> None:
         self.l1 = l1
         self.tiers = tiers
         self.refresh = refresh if refresh is not None else RefreshSchedule()
+        self.on_fail_safe = on_fail_safe  # told when a fail-safe copy is served (telemetry)
 
     def get_l2(self, key: Hashable, default: Any) -> Flow[Any]:
         """After an L1 miss: read L2 and fill L1 on a hit."""
@@ -88,23 +96,42 @@ class Flows:
         tags: tuple[str, ...],
         condition: Callable[[Any], bool] | None = None,
         refresh_ahead: float | None = None,
+        fail_safe: FailSafe | None = None,
     ) -> Flow[Any]:
         """``get_or_set`` after the caller's L1 miss, run by the key's single-flight leader:
         L1 again (a flight that just ended may have stored it; counted nowhere), then L2, then
         the loader, whose value is stored in both levels (if ``condition`` holds for it).
-        With ``refresh_ahead``, what it stores or reads from L2 is scheduled for a refresh."""
+        With ``refresh_ahead``, what it stores or reads from L2 is scheduled for a refresh;
+        with ``fail_safe``, a loader that raises is answered by a fail-safe copy if one exists."""
         value = self.l1.peek(key, MISSING)
         if value is not MISSING:
             return value
         l2_key = self.tiers.l2_key(key)  # rendered once for the read and the write
+        stale: list[Any] = []
         if self.tiers.l2_enabled:
             left: list[float | None] = []
-            value = yield from self._get_l2(key, l2_key, MISSING, left)
+            value = yield from self._get_l2(
+                key, l2_key, MISSING, left, stale if fail_safe is not None else None
+            )
             if value is not MISSING:
                 if refresh_ahead is not None and left:
                     self._schedule(key, ttl, refresh_ahead, left=left[0])
                 return value
-        return (yield from self.load(key, loader, ttl, tags, condition, refresh_ahead, l2_key=l2_key))
+        try:
+            value = yield from Load(key, loader)
+        except Exception as exc:  # the loader's: Redis's errors never reach here
+            if fail_safe is None:
+                raise
+            copy = stale[0] if stale else self.l1.peek(FailSafeKey(key), MISSING)
+            if copy is MISSING:
+                raise
+            # Served for the throttle: the failing loader is not called by every caller meanwhile.
+            yield from L1Put(key, copy, fail_safe.throttle)
+            self.tiers.fail_safe_activated()
+            if self.on_fail_safe is not None:
+                self.on_fail_safe(key, exc)
+            return copy
+        return (yield from self._keep(key, l2_key, value, ttl, tags, condition, refresh_ahead, fail_safe))
 
     def load(
         self,
@@ -114,17 +141,32 @@ class Flows:
         tags: tuple[str, ...],
         condition: Callable[[Any], bool] | None = None,
         refresh_ahead: float | None = None,
-        *,
-        l2_key: str | None = None,
+        fail_safe: FailSafe | None = None,
     ) -> Flow[Any]:
-        """Call the loader and store its value in both levels (if ``condition`` holds for it):
-        a miss's last step, and a refresh ahead of expiry (which reads neither level)."""
+        """A refresh ahead of expiry: call the loader and store its value in both levels (if
+        ``condition`` holds for it), reading neither level first."""
         value = yield from Load(key, loader)
+        return (
+            yield from self._keep(
+                key, self.tiers.l2_key(key), value, ttl, tags, condition, refresh_ahead, fail_safe
+            )
+        )
+
+    def _keep(
+        self,
+        key: Hashable,
+        l2_key: str,
+        value: Any,
+        ttl: float | None,
+        tags: tuple[str, ...],
+        condition: Callable[[Any], bool] | None,
+        refresh_ahead: float | None,
+        fail_safe: FailSafe | None,
+    ) -> Flow[Any]:
+        """Store a loaded value (if ``condition`` holds for it) and schedule its refresh."""
         if condition is not None and not condition(value):
             return value
-        if l2_key is None:
-            l2_key = self.tiers.l2_key(key)
-        yield from self._put(key, l2_key, value, ttl, strict=False, tags=tags)
+        yield from self._put(key, l2_key, value, ttl, strict=False, tags=tags, fail_safe=fail_safe)
         if refresh_ahead is not None:
             self._schedule(key, ttl, refresh_ahead)
         return value
@@ -136,9 +178,15 @@ class Flows:
         )
 
     def _get_l2(
-        self, key: Hashable, l2_key: str, default: Any, left: list[float | None] | None = None
+        self,
+        key: Hashable,
+        l2_key: str,
+        default: Any,
+        left: list[float | None] | None = None,
+        stale: list[Any] | None = None,
     ) -> Flow[Any]:
         # ``left``: on a hit, the seconds Redis keeps the value is appended (None: no expiry).
+        # ``stale``: a stale fail-safe copy found (a miss) is appended.
         tiers = self.tiers
         if not tiers.l2_allowed(l2_key):
             return default
@@ -158,7 +206,14 @@ class Flows:
             tiers.l2_failed(exc, l2_key)
             return default
         tiers.l2_succeeded(l2_key)
+        expired = False
+        if stored is not None:
+            stored, expired = tiers.open_stored(stored)
         value = tiers.decode(stored[0] if stored else None)
+        if expired:
+            if stale is not None and value is not MISSING:
+                stale.append(value)
+            value = MISSING
         if not tiers.read_finished(value):  # counts the hit or the miss
             return default
         assert stored is not None  # a value was decoded from it
@@ -188,9 +243,18 @@ class Flows:
         *,
         strict: bool = True,
         tags: tuple[str, ...] = (),
+        fail_safe: FailSafe | None = None,
     ) -> Flow[bool]:
         tiers = self.tiers
         l1_ttl, ttl_ms = tiers.ttls(ttl)
+        if fail_safe is not None:
+            tiers.fail_safe_used = True
+        if fail_safe is not None and ttl_ms is not None and tiers.l1_usable:
+            # The L1 copy, beside the entry: for as long as the Redis copy (TTL + max_age). Not
+            # while the invalidation channel is down (L1 takes no copies then: core.coherence).
+            yield from L1Put(FailSafeKey(key), value, ttl_ms / 1000 + fail_safe.max_age)
+        elif tiers.fail_safe_used:
+            yield from L1Delete(FailSafeKey(key))  # a copy older than this value must not be served
         if not tiers.l2_enabled:
             if strict:
                 tiers.check(value)
@@ -202,6 +266,10 @@ class Flows:
         except SerializationError:
             if strict:
                 raise
+        l2_ttl_ms = ttl_ms
+        if data is not None and fail_safe is not None and ttl_ms is not None:
+            data = fail_safe_header(data, ttl_ms, fail_safe_now_ms())
+            l2_ttl_ms = ttl_ms + round(fail_safe.max_age * 1000)
         tiers.write_started(key)
         written = False
         try:
@@ -213,7 +281,7 @@ class Flows:
                 return stored
             if self._l2_writable(l2_key):
                 try:
-                    yield from L2Set(l2_key, data, ttl_ms, tiers.tag_keys(tags))
+                    yield from L2Set(l2_key, data, l2_ttl_ms, tiers.tag_keys(tags))
                 except BackendError as exc:
                     tiers.l2_write_failed((l2_key,), exc, l2_key)
                 else:
@@ -230,6 +298,8 @@ class Flows:
         """Remove from both levels; True if either held the key."""
         tiers = self.tiers
         l2_key = tiers.l2_key(key)
+        if tiers.fail_safe_used:
+            yield from L1Delete(FailSafeKey(key))
         if not tiers.l2_enabled:
             return (yield from L1Delete(key))
         tiers.write_started(key)
@@ -280,6 +350,8 @@ class Flows:
             return found
         else:
             tiers.l2_batch_finished(asked)
+        opened = [None if stored is None else tiers.open_stored(stored) for stored in replies]
+        replies = [None if item is None or item[1] else item[0] for item in opened]  # stale copies: misses
         values = tiers.decode_many([None if stored is None else stored[0] for stored in replies])
         tiers.reads_finished(values)
         hits = [
@@ -314,6 +386,8 @@ class Flows:
         tiers = self.tiers
         l1_ttl, ttl_ms = tiers.ttls(ttl)
         pairs = [(key, tiers.l2_key(key), value) for key, value in items]
+        if tiers.fail_safe_used:  # copies older than these values must not be served
+            yield from L1DeleteMany([FailSafeKey(key) for key, _, _ in pairs])
         if not tiers.l2_enabled:
             _refuse_unstorable(tiers.check, [value for _, _, value in pairs])
             tiers.tagged(tags, [key for key, _, _ in pairs])
@@ -381,7 +455,7 @@ class Flows:
         tiers = self.tiers
         local = set()
         for key in tiers.untag(tags):
-            if (yield from L1Delete(key)):
+            if (yield from L1Delete(key)) and not isinstance(key, FailSafeKey):
                 local.add(key)
         if not tiers.l2_enabled or not tags:
             return len(local)
@@ -403,7 +477,7 @@ class Flows:
         keys = tiers.remote_invalidated(removed)  # reads in flight do not fill these
         yield from L1DeleteMany(keys)
         tiers.mark_synced(removed)  # announced: every other process drops them
-        return len(local | set(keys))
+        return len(local | {key for key in keys if not isinstance(key, FailSafeKey)})
 
     def repair(self, limit: int = 500) -> Flow[int]:
         """Outage repair, without waiting for reads: retry a failed clear, then delete the L2

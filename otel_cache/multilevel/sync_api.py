@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar, cast
 
 from otel_cache.backends.protocol import SyncBackend
+from otel_cache.core.fail_safe import FailSafe
 from otel_cache.core.refresh import validate_refresh_ahead
 from otel_cache.core.tags import tag_names
 from otel_cache.core.tiers import MISSING
@@ -76,6 +77,7 @@ class SyncAPI(SharedState[K, V]):
         tags: Iterable[str] = (),
         condition: Callable[[V], bool] | None = None,
         refresh_ahead: float | None = None,
+        fail_safe: FailSafe | None = None,
     ) -> V:
         """The cached value, or ``loader()``'s, stored (only if ``condition(value)``, when given);
         concurrent misses call ``loader`` once and all get its value.
@@ -83,9 +85,13 @@ class SyncAPI(SharedState[K, V]):
         ``refresh_ahead`` (a share of the TTL, 0.8 for instance): the first call after that
         share of the value's TTL has passed still returns it, and starts one background
         refresh (a thread of the cache's); see :mod:`otel_cache.core.refresh`.
+
+        ``fail_safe`` (:class:`~otel_cache.FailSafe`): the value is kept for ``max_age`` past
+        its TTL, and served (for ``throttle`` seconds) when a later load raises; see
+        :mod:`otel_cache.core.fail_safe`.
         """
         validate_ttl(ttl)  # before the loader runs: its value would be lost
-        share = validate_refresh_ahead(refresh_ahead)
+        share = None if refresh_ahead is None else validate_refresh_ahead(refresh_ahead)
         names = tag_names(tags)
         value = self.l1.get(key, MISSING)
         if value is MISSING:
@@ -94,11 +100,13 @@ class SyncAPI(SharedState[K, V]):
 
             # The flight covers the Redis read too: N cold callers make one GET and one load.
             def lead() -> Any:
-                return self._drive(self.flows.get_or_load(key, loader, ttl, names, condition, share))
+                return self._drive(
+                    self.flows.get_or_load(key, loader, ttl, names, condition, share, fail_safe)
+                )
 
             value = self.sync_flights.run(key, lead, waiting)
         if share is not None and self.flows.refresh.take_due(key, self.tiers.now()):
-            self._start_refresh(key, loader, ttl, names, condition, share)
+            self._start_refresh(key, loader, ttl, names, condition, share, fail_safe)
         return cast(V, value)
 
     def _start_refresh(
@@ -109,6 +117,7 @@ class SyncAPI(SharedState[K, V]):
         names: tuple[str, ...],
         condition: Callable[[Any], bool] | None,
         share: float,
+        fail_safe: FailSafe | None,
     ) -> None:
         with self._backend_lock:
             if self._closed:
@@ -118,7 +127,7 @@ class SyncAPI(SharedState[K, V]):
                 pool = self._refresh_pool = ThreadPoolExecutor(
                     max_workers=2, thread_name_prefix=f"otel-cache-refresh-{self.name}"
                 )
-        pool.submit(self._refresh, key, loader, ttl, names, condition, share)
+        pool.submit(self._refresh, key, loader, ttl, names, condition, share, fail_safe)
 
     def _refresh(
         self,
@@ -128,6 +137,7 @@ class SyncAPI(SharedState[K, V]):
         names: tuple[str, ...],
         condition: Callable[[Any], bool] | None,
         share: float,
+        fail_safe: FailSafe | None,
     ) -> None:
         """One refresh ahead of expiry, as the key's flight leader (skipped if a load of the key
         is running already: its value is as fresh)."""
@@ -137,7 +147,7 @@ class SyncAPI(SharedState[K, V]):
             return
         refresh.started_one()
         try:
-            value = self._drive(self.flows.load(key, loader, ttl, names, condition, share))
+            value = self._drive(self.flows.load(key, loader, ttl, names, condition, share, fail_safe))
         except Exception as exc:
             table.finish(key, flight, error=exc)
             refresh.finished(ok=False)
@@ -210,7 +220,9 @@ class SyncAPI(SharedState[K, V]):
             while True:
                 try:
                     result = self._step(step)
-                except BackendError as exc:
+                except Exception as exc:  # Redis's errors and the loader's go back into the flow
+                    if not isinstance(exc, BackendError) and not isinstance(step, Load):
+                        raise
                     step = flow.throw(exc)
                 else:
                     step = flow.send(result)

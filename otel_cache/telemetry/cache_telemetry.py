@@ -123,6 +123,7 @@ class CacheTelemetry:
             (METRICS.LOCK_CONTENDED, observe(_lock_contended)),
             (METRICS.LOADS, observe(_loads)),
             (METRICS.REFRESHES, observe(_refreshes)),
+            (METRICS.FAIL_SAFE_ACTIVATIONS, observe(_fail_safe_activations)),
             (METRICS.COALESCED, observe(_coalesced)),
             (METRICS.WARMER_RUNS, observe(_warmer_runs)),
             (METRICS.WARMER_FAILURES, observe(_warmer_failures)),
@@ -181,6 +182,13 @@ class CacheTelemetry:
     def invalidation_received(self, cache: Any, lag: float, keys: int, flush: bool) -> None:
         if self.enabled and not _suppressed():
             self.invalidation_lag.record(lag, _base_attributes(cache))
+
+    def fail_safe_served(self, cache: Any, error: BaseException) -> None:
+        if not self.enabled or _suppressed():
+            return
+        span = trace.get_current_span()
+        if span.is_recording():
+            span.add_event(SPAN.FAIL_SAFE_EVENT, {ATTR.ERROR_TYPE: type(error).__qualname__})
 
     @contextmanager
     def l2_call(self, cache: Any, operation: str, node: str | None = None) -> Iterator[Any]:
@@ -522,6 +530,12 @@ def _lock_contended(item: Any) -> Iterator[Observation]:
 def _loads(item: Any) -> Iterator[Observation]:
     for flights, mode in _flight_tables(item):
         yield Observation(flights.loads, {**_base_attributes(item), ATTR.MODE: mode})
+
+
+def _fail_safe_activations(item: Any) -> Iterator[Observation]:
+    tiers = getattr(item, "tiers", None)
+    if tiers is not None and tiers.fail_safe_used:
+        yield Observation(tiers.stats().fail_safe_served, _base_attributes(item))
 
 
 def _refreshes(item: Any) -> Iterator[Observation]:

@@ -36,6 +36,9 @@ class Handler(Protocol):
     def invalidation_received(self, cache: Any, lag: float, keys: int, flush: bool) -> None:
         """Another process's invalidation was applied, ``lag`` seconds after it was sent."""
 
+    def fail_safe_served(self, cache: Any, error: BaseException) -> None:
+        """A fail-safe copy answered a ``get_or_set`` whose load raised ``error``."""
+
     def l2_call(self, cache: Any, operation: str, node: str | None = None) -> AbstractContextManager[Any]:
         """Around one L2 backend call: a span and the operation-duration histogram."""
 

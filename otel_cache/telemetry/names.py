@@ -81,6 +81,7 @@ class SPAN:
     WARMER_RUN: Final = "otel_cache.warmer.run"
     LOOP_BLOCKED: Final = "event_loop.blocked"
     LOCK_CONTENDED_EVENT: Final = "otel_cache.lock.contended"  # a span event
+    FAIL_SAFE_EVENT: Final = "otel_cache.fail_safe.activated"  # a span event: a copy answered a failed load
 
 
 class MetricSpec:
@@ -228,6 +229,13 @@ class METRICS:
         "observable_counter",
         "{load}",
         "Loader calls (a single-flight leader whose L1 re-check and Redis read missed), by mode.",
+    )
+    FAIL_SAFE_ACTIVATIONS: Final = MetricSpec(
+        "otel_cache.fail_safe.activations",
+        "observable_counter",
+        "{activation}",
+        "get_or_set calls whose load raised and that a fail-safe copy answered (get_or_set's "
+        "fail_safe; the copy is then reused for its throttle).",
     )
     REFRESHES: Final = MetricSpec(
         "otel_cache.refreshes",

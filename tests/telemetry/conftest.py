@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from otel_cache import AsyncLRUCache, MultiLevelCache
+from otel_cache import AsyncLRUCache, FailSafe, MultiLevelCache
 from otel_cache.telemetry import hooks
 from otel_cache.warming import AsyncWarmer, ThreadWarmer
 from tests.support import ManualClock, RedisServer
@@ -128,6 +128,10 @@ def exercise_everything(
             if refreshing.stats().refresh.succeeded:
                 break
             await asyncio.sleep(0.005)
+        # fail_safe.activations: an expired value whose load fails, answered by its copy
+        refreshing.get_or_set("ukey-f", lambda: "uvalue-f", ttl=10, fail_safe=FailSafe(max_age=60))
+        clock.advance(11)
+        assert refreshing.get_or_set("ukey-f", _fail, ttl=10, fail_safe=FailSafe(max_age=60)) == "uvalue-f"
         l1.put("ukey-l", "uvalue-l")
         assert l1.get("ukey-l") == "uvalue-l"
         # loads, coalesced, load.duration (success and failure)
@@ -176,3 +180,7 @@ def exercise_everything(
     for item in keep:
         if isinstance(item, AsyncLRUCache):
             item.close()
+
+
+def _fail() -> str:
+    raise LookupError("the source is down")

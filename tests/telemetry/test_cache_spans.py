@@ -165,6 +165,32 @@ async def test_redis_failure_sets_error_status_type_and_exception_event(
 # -- loads ----------------------------------------------------------------------
 
 
+async def test_a_served_fail_safe_copy_is_an_event_on_the_callers_span(
+    redis_url: str, telemetry: Telemetry, make_cache: Callable[..., Any], cache_name: str, api: str
+) -> None:
+    cache = make_cache(async_mode=api == "async", name=cache_name, redis_url=redis_url, default_ttl=0.05)
+    fail_safe = otel_cache.FailSafe(max_age=60)
+
+    def down() -> str:
+        raise LookupError("the source is down")
+
+    get_or_set = getattr(cache, "get_or_set" if api == "sync" else "aget_or_set")
+
+    async def read(loader: Callable[[], str]) -> str:
+        result = get_or_set("ukey-f", loader, fail_safe=fail_safe)
+        return str(await result if api == "async" else result)
+
+    assert await read(lambda: "uvalue-f") == "uvalue-f"
+    await asyncio.sleep(0.1)  # past the 50 ms TTL: the copy is all that is left
+    with telemetry.tracer.start_as_current_span("test.request"):
+        assert await read(down) == "uvalue-f"
+    (request,) = telemetry.spans("test.request")
+    events = [event for event in request.events if event.name == SPAN.FAIL_SAFE_EVENT]
+    assert [dict(event.attributes or {}) for event in events] == [{ATTR.ERROR_TYPE: "LookupError"}]
+    (load,) = [span for span in telemetry.spans(SPAN.LOAD) if span.status.status_code is StatusCode.ERROR]
+    assert load.events[0].attributes["exception.type"].endswith("LookupError")
+
+
 async def test_load_span_is_current_while_the_loader_runs(
     redis_url: str, telemetry: Telemetry, make_cache: Callable[..., Any], cache_name: str, api: str
 ) -> None:
