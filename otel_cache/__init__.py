@@ -8,7 +8,7 @@ returns; ``otel_cache.warming.CacheWarmer`` keeps keys warm.
 
 from otel_cache._version import __version__
 from otel_cache.config import CacheConfig
-from otel_cache.core.fail_safe import FailSafe
+from otel_cache.core.fail_safe import FailSafe, LoadTimeouts
 from otel_cache.core.stats import CacheStats, EvictionReason, LockWaitStats
 from otel_cache.core.tiers import L2Stats
 from otel_cache.core.ttl import NO_EXPIRY
@@ -26,6 +26,7 @@ from otel_cache.errors import (
     CacheKeyError,
     CircuitOpenError,
     InvalidTTLError,
+    LoadTimeoutError,
     PartialBackendError,
     SerializationError,
 )
@@ -66,6 +67,8 @@ __all__ = [
     "FlightStats",
     "InvalidTTLError",
     "L2Stats",
+    "LoadTimeoutError",
+    "LoadTimeouts",
     "LockWaitStats",
     "MultiLevelCache",
     "MultiLevelStats",

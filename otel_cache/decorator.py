@@ -27,7 +27,7 @@ from collections.abc import Callable, Coroutine, Hashable
 from typing import Any, Concatenate, Generic, ParamSpec, Self, TypeVar, cast, overload
 
 from otel_cache.core.call_keys import CallKeys, KeySpec, TagSpec
-from otel_cache.core.fail_safe import FailSafe
+from otel_cache.core.fail_safe import FailSafe, LoadTimeouts
 from otel_cache.core.refresh import validate_refresh_ahead
 from otel_cache.core.ttl import validate_ttl
 from otel_cache.managers import get_async_cache_manager, get_cache_manager
@@ -46,7 +46,16 @@ _UNBOUND: Any = object()
 class _Options:
     """What every call of one decorated function shares (no I/O here)."""
 
-    __slots__ = ("cache", "condition", "fail_safe", "keys", "refresh_ahead", "ttl")
+    __slots__ = (
+        "cache",
+        "condition",
+        "fail_safe",
+        "hard_timeout",
+        "keys",
+        "refresh_ahead",
+        "soft_timeout",
+        "ttl",
+    )
 
     def __init__(
         self,
@@ -61,6 +70,8 @@ class _Options:
         cache: MultiLevelCache[Any, Any] | None,
         refresh_ahead: float | None,
         fail_safe: FailSafe | None,
+        soft_timeout: float | None,
+        hard_timeout: float | None,
     ) -> None:
         if inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func):
             raise TypeError(f"@cached cannot cache the generator function {func.__qualname__}")
@@ -74,6 +85,9 @@ class _Options:
         if fail_safe is not None and not isinstance(fail_safe, FailSafe):
             raise TypeError(f"fail_safe must be a FailSafe, not {type(fail_safe).__name__}")
         self.fail_safe = fail_safe
+        LoadTimeouts(soft=soft_timeout, hard=hard_timeout)  # validated now, not at the first call
+        self.soft_timeout = soft_timeout
+        self.hard_timeout = hard_timeout
 
 
 class _Cached(Generic[P, R]):
@@ -118,6 +132,8 @@ class CachedFunction(_Cached[P, R]):
             condition=options.condition,
             refresh_ahead=options.refresh_ahead,
             fail_safe=options.fail_safe,
+            soft_timeout=options.soft_timeout,
+            hard_timeout=options.hard_timeout,
         )
         return result
 
@@ -157,6 +173,8 @@ class AsyncCachedFunction(_Cached[P, R]):
             condition=options.condition,
             refresh_ahead=options.refresh_ahead,
             fail_safe=options.fail_safe,
+            soft_timeout=options.soft_timeout,
+            hard_timeout=options.hard_timeout,
         )
         return result
 
@@ -213,6 +231,8 @@ def cached(
     prefix: str = "fn",
     refresh_ahead: float | None = None,
     fail_safe: FailSafe | None = None,
+    soft_timeout: float | None = None,
+    hard_timeout: float | None = None,
 ) -> _Decorator:
     """Cache what the decorated function returns (see the module docstring for an example).
 
@@ -235,6 +255,9 @@ def cached(
             returns the cached value and refreshes it in the background (one refresh per key).
         fail_safe: keep each value for ``FailSafe.max_age`` past its TTL, and serve it when a
             later call of the function raises (see :mod:`otel_cache.core.fail_safe`).
+        soft_timeout: with a fail-safe copy at hand, serve it once a call has waited this long.
+        hard_timeout: after this long, the copy or :class:`~otel_cache.errors.LoadTimeoutError`;
+            either way the call goes on in the background and its result is stored.
 
     Raises:
         InvalidTTLError: a bad ``ttl``.
@@ -254,6 +277,8 @@ def cached(
             "prefix": prefix,
             "refresh_ahead": refresh_ahead,
             "fail_safe": fail_safe,
+            "soft_timeout": soft_timeout,
+            "hard_timeout": hard_timeout,
         }
     )
 

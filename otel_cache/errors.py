@@ -49,6 +49,19 @@ class SerializationError(CacheError, ValueError):
     """A value that the L2 serializer cannot encode, or bytes it cannot decode."""
 
 
+class LoadTimeoutError(CacheError, TimeoutError):
+    """A ``get_or_set`` load ran past its timeout and no fail-safe copy could answer.
+
+    The load goes on in the background and stores its value when it ends. ``kind`` is
+    ``"hard"`` (the caller waited its ``hard_timeout``) or ``"waiter"`` (a caller waiting
+    on another caller's load waited its ``hard_timeout``).
+    """
+
+    def __init__(self, message: str, *, kind: str = "hard") -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
 class CacheClosedError(CacheError, RuntimeError):
     """The cache was used after ``close()``/``aclose()``."""
 

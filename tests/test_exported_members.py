@@ -36,6 +36,8 @@ EXPECTED = {
     "FlightStats",
     "InvalidTTLError",
     "L2Stats",
+    "LoadTimeoutError",
+    "LoadTimeouts",
     "LockWaitStats",
     "MultiLevelCache",
     "MultiLevelStats",

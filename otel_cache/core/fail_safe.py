@@ -14,6 +14,7 @@ L1's), the caller gets the copy instead of the exception; it is counted (``stats
 .fail_safe_served``, ``otel_cache.fail_safe.activations``), put on the span as an event,
 and put back in L1 for ``throttle`` seconds, so that the failing loader is not called
 again by every request meanwhile. Without a copy, the exception reaches the caller.
+A load that is only slow is handled the same way through :class:`LoadTimeouts`.
 
 Everything that removes an entry removes its copies: ``delete``, tags, ``clear``, and
 other processes' writes and deletes (the L1 copy goes with the L1 entry). A ``put``
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 
 from otel_cache.errors import CacheConfigError
 
-__all__ = ["MARK", "FailSafe", "FailSafeKey", "now_ms", "unwrap", "wrap"]
+__all__ = ["MARK", "FailSafe", "FailSafeKey", "LoadTimeouts", "now_ms", "unwrap", "wrap"]
 
 MARK = b"f"
 _HEADER = struct.Struct(">cQ")
@@ -50,6 +51,37 @@ class FailSafe:
                 raise CacheConfigError(
                     f"fail_safe {name} must be a positive number of seconds, got {value!r}"
                 )
+
+
+@dataclass(frozen=True, slots=True)
+class LoadTimeouts:
+    """How long a ``get_or_set`` caller waits for its load (FusionCache's factory timeouts).
+
+    ``soft``: with a fail-safe copy at hand, serve it after this long; ``hard``: after this
+    long, serve the copy if there is one, else raise :class:`~otel_cache.errors.LoadTimeoutError`.
+    Either way the load goes on in the background and stores its value when it ends.
+    """
+
+    soft: float | None = None
+    hard: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("soft", "hard"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float) or not (0 < value < math.inf):
+                raise CacheConfigError(f"{name}_timeout must be a positive number of seconds, got {value!r}")
+
+    def kind(self, has_copy: bool) -> str:
+        """Which timeout :meth:`wait` is: ``"soft"`` or ``"hard"``."""
+        soft = self.soft if has_copy else None
+        return "soft" if soft is not None and (self.hard is None or soft < self.hard) else "hard"
+
+    def wait(self, has_copy: bool) -> float | None:
+        """How long to wait for the loader: the soft timeout only counts with a copy at hand."""
+        waits = [t for t in (self.soft if has_copy else None, self.hard) if t is not None]
+        return min(waits) if waits else None
 
 
 @dataclass(frozen=True, slots=True)

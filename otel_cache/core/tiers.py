@@ -116,6 +116,7 @@ class L2Stats:
     clear_pending: bool = False  # a clear failed and is retried before the next L2 read
     nodes: dict[str, str] = field(default_factory=dict)  # breaker state per cluster node in use
     fail_safe_served: int = 0  # fail-safe copies served after a failed load
+    load_timeouts: dict[str, int] = field(default_factory=dict)  # soft | hard | waiter
     compressed: int = 0  # values written compressed
     compressed_input_bytes: int = 0  # their serialized size
     compressed_output_bytes: int = 0  # their size as written (ratio: output / input)
@@ -147,6 +148,7 @@ class TierCore:
         self.compression = compression
         self.fail_safe_used = False  # a put kept fail-safe copies: L1 removals take their twins too
         self.fail_safe_served = 0
+        self.load_timeouts: dict[str, int] = {}
         self.compressed = self.compressed_input_bytes = self.compressed_output_bytes = 0
         self.default_ttl = default_ttl
         self.l1_fill_ttl = l1_ttl if l1_ttl is not None else default_ttl
@@ -442,6 +444,10 @@ class TierCore:
             keys += [fail_safe.FailSafeKey(key) for key in keys]
         return keys
 
+    def load_timed_out(self, kind: str) -> None:
+        with self._lock:
+            self.load_timeouts[kind] = self.load_timeouts.get(kind, 0) + 1
+
     def fail_safe_activated(self) -> None:
         with self._lock:
             self.fail_safe_served += 1
@@ -686,6 +692,7 @@ class TierCore:
                 unsynced_dropped=self.unsynced_dropped,
                 clear_pending=self.clear_pending,
                 fail_safe_served=self.fail_safe_served,
+                load_timeouts=dict(self.load_timeouts),
                 compressed=self.compressed,
                 compressed_input_bytes=self.compressed_input_bytes,
                 compressed_output_bytes=self.compressed_output_bytes,

@@ -15,12 +15,12 @@ from contextlib import nullcontext
 from typing import Any, TypeVar, cast
 
 from otel_cache.backends.protocol import AsyncBackend
-from otel_cache.core.fail_safe import FailSafe
+from otel_cache.core.fail_safe import FailSafe, LoadTimeouts
 from otel_cache.core.refresh import validate_refresh_ahead
 from otel_cache.core.tags import tag_names
 from otel_cache.core.tiers import MISSING
 from otel_cache.core.ttl import validate_ttl
-from otel_cache.errors import BackendError
+from otel_cache.errors import BackendError, LoadTimeoutError
 from otel_cache.multilevel.channel_task import ChannelTasks
 from otel_cache.multilevel.shared import MultiLevelStats, SharedState, mark_hit
 from otel_cache.multilevel.steps import Flow, L1Step, L2Step, Load, Step
@@ -83,11 +83,18 @@ class AsyncAPI(SharedState[K, V]):
         condition: Callable[[V], bool] | None = None,
         refresh_ahead: float | None = None,
         fail_safe: FailSafe | None = None,
+        soft_timeout: float | None = None,
+        hard_timeout: float | None = None,
     ) -> V:
         """Async ``get_or_set``; ``loader`` may be a coroutine function or a plain function.
         A refresh ahead of expiry is a task on the running loop."""
         validate_ttl(ttl)  # before the loader runs: its value would be lost
         share = None if refresh_ahead is None else validate_refresh_ahead(refresh_ahead)
+        timeouts = (
+            None
+            if soft_timeout is None and hard_timeout is None
+            else LoadTimeouts(soft=soft_timeout, hard=hard_timeout)
+        )
         names = tag_names(tags)
         value = await self.l1.aget(key, MISSING)
         if value is MISSING:
@@ -97,10 +104,15 @@ class AsyncAPI(SharedState[K, V]):
             # The flight covers the Redis read too: N cold callers make one GET and one load.
             async def lead() -> Any:
                 return await self._adrive(
-                    self.flows.get_or_load(key, loader, ttl, names, condition, share, fail_safe)
+                    self.flows.get_or_load(key, loader, ttl, names, condition, share, fail_safe, timeouts)
                 )
 
-            value = await self.async_flights.run(key, lead, waiting)
+            try:
+                value = await self.async_flights.run(key, lead, waiting, hard_timeout)
+            except LoadTimeoutError as exc:
+                if exc.kind == "waiter":
+                    self.flows.timed_out("waiter")
+                raise
         if share is not None and self.flows.refresh.take_due(key, self.tiers.now()) and not self._closed:
             task = asyncio.get_running_loop().create_task(
                 self._arefresh(key, loader, ttl, names, condition, share, fail_safe)
@@ -224,13 +236,55 @@ class AsyncAPI(SharedState[K, V]):
     async def _aload(self, step: Load) -> Any:
         flights, handler = self.async_flights, hooks.current()
         flights.loads += 1
-        try:
+
+        async def run() -> Any:
             with handler.load(self, step.key) if handler is not None else nullcontext():
                 loaded = step.loader()
                 return await loaded if inspect.isawaitable(loaded) else loaded
+
+        if step.timeout is None:
+            try:
+                return await run()
+            except Exception:
+                flights.failures += 1
+                raise
+        # A task of its own, shielded: past the timeout (or if this caller is cancelled) it
+        # goes on, and its value is stored when it ends. A plain function's loader runs on the
+        # loop: the timeout bounds what it awaits, not what it blocks.
+        task = asyncio.get_running_loop().create_task(run())
+        try:
+            return await asyncio.wait_for(asyncio.shield(task), step.timeout)
+        except TimeoutError:
+            task.add_done_callback(lambda done: self._alate(step, done))
+            raise LoadTimeoutError(
+                f"the load of a key of {self.name} took more than {step.timeout} s"
+            ) from None
+        except asyncio.CancelledError:
+            if not task.done():
+                task.add_done_callback(lambda done: self._alate(step, done))
+            raise
         except Exception:
             flights.failures += 1
             raise
+
+    def _alate(self, step: Load, done: asyncio.Task[Any]) -> None:
+        """A load whose caller stopped waiting ended: store its value (a task of its loop)."""
+        if done.cancelled():
+            return
+        if done.exception() is not None:
+            self.async_flights.failures += 1
+            return
+        if step.late is None or self._closed:
+            return
+        store = done.get_loop().create_task(self._alate_store(step.late(done.result())))
+        self._refresh_tasks.add(store)
+        store.add_done_callback(self._refresh_tasks.discard)
+
+    async def _alate_store(self, flow: Flow[Any]) -> None:
+        try:
+            await self._adrive(flow)
+        except Exception as exc:  # a closed cache, a refused value: nothing to give anyone
+            log.warning("storing a late load of a key of %s failed: %r", self.name, exc)
 
     async def _aopen_channel(self) -> None:
         """Start listening for other processes' writes (tasks on this loop), and wait for the

@@ -148,7 +148,9 @@ class MultiLevelCache(SyncAPI[K, V], AsyncAPI[K, V]):
             RefreshSchedule(lock=threading.Lock(), max_keys=config.l1_max_entries or 100_000),
         )
         self.flows.on_fail_safe = self._fail_safe_served
+        self.flows.on_timeout = self._load_timed_out
         self._refresh_pool = None
+        self._load_pool = None
         self._refresh_tasks = set()
         flights = FlightTable()  # one table: a thread and a coroutine missing one key load once
         self.sync_flights = SyncFlights(flights)
@@ -165,6 +167,11 @@ class MultiLevelCache(SyncAPI[K, V], AsyncAPI[K, V]):
         handler = hooks.current()
         if handler is not None:
             handler.fail_safe_served(self, error)
+
+    def _load_timed_out(self, kind: str) -> None:
+        handler = hooks.current()
+        if handler is not None:
+            handler.load_timed_out(self, kind)
 
     def __repr__(self) -> str:
         l2 = self.config.redacted_redis_url or ("client" if self.redis is not None else "off")

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Hashable
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, TypeVar
 
+from otel_cache.errors import LoadTimeoutError
 from otel_cache.multilevel.flight_table import LEADER_GONE, FlightTable
 
 __all__ = ["AsyncFlights"]
@@ -38,8 +39,10 @@ class AsyncFlights:
         key: Hashable,
         load: Callable[[], Awaitable[T]],
         waiting: Callable[[], AbstractContextManager[Any]] | None = None,
+        wait_at_most: float | None = None,
     ) -> T:
-        """``await load()`` once for concurrent callers of ``key``; ``waiting()`` wraps a waiter's wait."""
+        """``await load()`` once for concurrent callers of ``key``; ``waiting()`` wraps a waiter's
+        wait, which lasts ``wait_at_most`` seconds at most (then :class:`LoadTimeoutError`)."""
         table = self.table
         loop = asyncio.get_running_loop()
         while True:
@@ -50,7 +53,14 @@ class AsyncFlights:
             future = table.wait_async(flight, loop)
             if future is not None:
                 with waiting() if waiting is not None else nullcontext():
-                    await asyncio.shield(future)  # raises the leader's exception
+                    try:  # raises the leader's exception
+                        await asyncio.wait_for(asyncio.shield(future), wait_at_most)
+                    except TimeoutError:
+                        if not future.done():
+                            raise LoadTimeoutError(
+                                f"waited {wait_at_most} s for another caller's load", kind="waiter"
+                            ) from None
+                        raise  # the leader's own TimeoutError
             if flight.error is not None:
                 raise flight.error
             if flight.value is LEADER_GONE:

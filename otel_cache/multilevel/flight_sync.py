@@ -14,6 +14,7 @@ from collections.abc import Callable, Hashable
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, TypeVar
 
+from otel_cache.errors import LoadTimeoutError
 from otel_cache.multilevel.flight_table import LEADER_GONE, FlightTable
 
 __all__ = ["SyncFlights"]
@@ -36,8 +37,10 @@ class SyncFlights:
         key: Hashable,
         load: Callable[[], T],
         waiting: Callable[[], AbstractContextManager[Any]] | None = None,
+        wait_at_most: float | None = None,
     ) -> T:
-        """``load()`` once for concurrent callers of ``key``; ``waiting()`` wraps a waiter's wait."""
+        """``load()`` once for concurrent callers of ``key``; ``waiting()`` wraps a waiter's wait,
+        which lasts ``wait_at_most`` seconds at most (then :class:`LoadTimeoutError`)."""
         table = self.table
         while True:
             flight, leader = table.join(key)
@@ -47,7 +50,10 @@ class SyncFlights:
                 return load()
             self.coalesced += 1
             with waiting() if waiting is not None else nullcontext():
-                flight.done.wait()
+                if not flight.done.wait(wait_at_most):
+                    raise LoadTimeoutError(
+                        f"waited {wait_at_most} s for another caller's load", kind="waiter"
+                    )
             if flight.error is not None:
                 raise flight.error
             if flight.value is LEADER_GONE:

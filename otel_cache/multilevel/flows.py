@@ -36,12 +36,18 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any, TypeVar, cast
 
 from otel_cache.backends.protocol import Stored
-from otel_cache.core.fail_safe import FailSafe, FailSafeKey
+from otel_cache.core.fail_safe import FailSafe, FailSafeKey, LoadTimeouts
 from otel_cache.core.fail_safe import now_ms as fail_safe_now_ms
 from otel_cache.core.fail_safe import wrap as fail_safe_header
 from otel_cache.core.refresh import RefreshSchedule
 from otel_cache.core.tiers import MISSING, TierCore
-from otel_cache.errors import BackendError, CircuitOpenError, PartialBackendError, SerializationError
+from otel_cache.errors import (
+    BackendError,
+    CircuitOpenError,
+    LoadTimeoutError,
+    PartialBackendError,
+    SerializationError,
+)
 from otel_cache.l1.cache import AsyncLRUCache
 from otel_cache.multilevel.steps import (
     Flow,
@@ -83,6 +89,13 @@ class Flows:
         self.tiers = tiers
         self.refresh = refresh if refresh is not None else RefreshSchedule()
         self.on_fail_safe = on_fail_safe  # told when a fail-safe copy is served (telemetry)
+        self.on_timeout: Callable[[str], None] | None = None  # told when a caller stops waiting
+
+    def timed_out(self, kind: str) -> None:
+        """A caller stopped waiting for a load (``soft``, ``hard`` or ``waiter``): counted, told."""
+        self.tiers.load_timed_out(kind)
+        if self.on_timeout is not None:
+            self.on_timeout(kind)
 
     def get_l2(self, key: Hashable, default: Any) -> Flow[Any]:
         """After an L1 miss: read L2 and fill L1 on a hit."""
@@ -97,12 +110,14 @@ class Flows:
         condition: Callable[[Any], bool] | None = None,
         refresh_ahead: float | None = None,
         fail_safe: FailSafe | None = None,
+        timeouts: LoadTimeouts | None = None,
     ) -> Flow[Any]:
         """``get_or_set`` after the caller's L1 miss, run by the key's single-flight leader:
         L1 again (a flight that just ended may have stored it; counted nowhere), then L2, then
         the loader, whose value is stored in both levels (if ``condition`` holds for it).
         With ``refresh_ahead``, what it stores or reads from L2 is scheduled for a refresh;
-        with ``fail_safe``, a loader that raises is answered by a fail-safe copy if one exists."""
+        with ``fail_safe``, a loader that raises (or passes a timeout) is answered by a
+        fail-safe copy if one exists; ``timeouts`` bound the wait for the loader."""
         value = self.l1.peek(key, MISSING)
         if value is not MISSING:
             return value
@@ -117,13 +132,22 @@ class Flows:
                 if refresh_ahead is not None and left:
                     self._schedule(key, ttl, refresh_ahead, left=left[0])
                 return value
-        try:
-            value = yield from Load(key, loader)
-        except Exception as exc:  # the loader's: Redis's errors never reach here
-            if fail_safe is None:
-                raise
+        copy = MISSING
+        if fail_safe is not None:
             copy = stale[0] if stale else self.l1.peek(FailSafeKey(key), MISSING)
-            if copy is MISSING:
+        wait = None if timeouts is None else timeouts.wait(copy is not MISSING)
+        late = None
+        if wait is not None:
+
+            def late(loaded: Any) -> Flow[Any]:  # the load ended after its caller stopped waiting
+                return self._keep(key, l2_key, loaded, ttl, tags, condition, refresh_ahead, fail_safe)
+
+        try:
+            value = yield from Load(key, loader, wait, late)
+        except Exception as exc:  # the loader's, or its timeout: Redis's errors never reach here
+            if isinstance(exc, LoadTimeoutError) and timeouts is not None:
+                self.timed_out(timeouts.kind(copy is not MISSING))
+            if fail_safe is None or copy is MISSING:
                 raise
             # Served for the throttle: the failing loader is not called by every caller meanwhile.
             yield from L1Put(key, copy, fail_safe.throttle)

@@ -70,7 +70,8 @@ class SharedState(Generic[K, V]):
     _channel: ChannelThreads | ChannelTasks | None
     _channel_lock: AbstractContextManager[Any]  # guards _channel; held for no I/O
     _refresh_pool: ThreadPoolExecutor | None  # the sync API's refreshes ahead of expiry, made on first use
-    _refresh_tasks: set[asyncio.Task[None]]  # the async API's, on their loops
+    _refresh_tasks: set[asyncio.Task[Any]]  # the async API's refreshes and late stores, on their loops
+    _load_pool: ThreadPoolExecutor | None  # the sync API's loads with a timeout, made on first use
 
     @property
     def name(self) -> str:

@@ -91,10 +91,17 @@ class L1Step(Step[T]):
 
 @dataclass(frozen=True, slots=True)
 class Load(Step[Any]):
-    """Call the caller's loader (awaited if it returns an awaitable, in the async API)."""
+    """Call the caller's loader (awaited if it returns an awaitable, in the async API).
+
+    With ``timeout``, the caller waits that long at most and gets :class:`LoadTimeoutError`
+    thrown into the flow; the load goes on and ``late(value)``, a flow, stores what it
+    returns when it ends (a sync loader then runs in a thread of the cache's).
+    """
 
     key: Hashable
     loader: Callable[[], Any]
+    timeout: float | None = None
+    late: Callable[[Any], Flow[Any]] | None = None
 
 
 # -- L2 ------------------------------------------------------------------------------------

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import threading
 from collections.abc import Callable, Hashable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeoutError
 from typing import Any, TypeVar, cast
 
 from otel_cache.backends.protocol import SyncBackend
-from otel_cache.core.fail_safe import FailSafe
+from otel_cache.core.fail_safe import FailSafe, LoadTimeouts
 from otel_cache.core.refresh import validate_refresh_ahead
 from otel_cache.core.tags import tag_names
 from otel_cache.core.tiers import MISSING
 from otel_cache.core.ttl import validate_ttl
-from otel_cache.errors import BackendError
+from otel_cache.errors import BackendError, CacheClosedError, LoadTimeoutError
 from otel_cache.multilevel.channel_thread import ChannelThreads
 from otel_cache.multilevel.shared import FlightStats, MultiLevelStats, SharedState, mark_hit
 from otel_cache.multilevel.steps import Flow, L1Step, L2Step, Load, Step
@@ -78,6 +80,8 @@ class SyncAPI(SharedState[K, V]):
         condition: Callable[[V], bool] | None = None,
         refresh_ahead: float | None = None,
         fail_safe: FailSafe | None = None,
+        soft_timeout: float | None = None,
+        hard_timeout: float | None = None,
     ) -> V:
         """The cached value, or ``loader()``'s, stored (only if ``condition(value)``, when given);
         concurrent misses call ``loader`` once and all get its value.
@@ -89,9 +93,20 @@ class SyncAPI(SharedState[K, V]):
         ``fail_safe`` (:class:`~otel_cache.FailSafe`): the value is kept for ``max_age`` past
         its TTL, and served (for ``throttle`` seconds) when a later load raises; see
         :mod:`otel_cache.core.fail_safe`.
+
+        ``soft_timeout``: with a fail-safe copy at hand, serve it once the load has taken this
+        long. ``hard_timeout``: after this long (a wait for another caller's load too), serve
+        the copy if there is one, else raise :class:`~otel_cache.errors.LoadTimeoutError`.
+        A load that outlives its caller's wait goes on (in a thread of the cache's) and
+        stores its value when it ends.
         """
         validate_ttl(ttl)  # before the loader runs: its value would be lost
         share = None if refresh_ahead is None else validate_refresh_ahead(refresh_ahead)
+        timeouts = (
+            None
+            if soft_timeout is None and hard_timeout is None
+            else LoadTimeouts(soft=soft_timeout, hard=hard_timeout)
+        )
         names = tag_names(tags)
         value = self.l1.get(key, MISSING)
         if value is MISSING:
@@ -101,10 +116,15 @@ class SyncAPI(SharedState[K, V]):
             # The flight covers the Redis read too: N cold callers make one GET and one load.
             def lead() -> Any:
                 return self._drive(
-                    self.flows.get_or_load(key, loader, ttl, names, condition, share, fail_safe)
+                    self.flows.get_or_load(key, loader, ttl, names, condition, share, fail_safe, timeouts)
                 )
 
-            value = self.sync_flights.run(key, lead, waiting)
+            try:
+                value = self.sync_flights.run(key, lead, waiting, hard_timeout)
+            except LoadTimeoutError as exc:
+                if exc.kind == "waiter":
+                    self.flows.timed_out("waiter")
+                raise
         if share is not None and self.flows.refresh.take_due(key, self.tiers.now()):
             self._start_refresh(key, loader, ttl, names, condition, share, fail_safe)
         return cast(V, value)
@@ -193,9 +213,11 @@ class SyncAPI(SharedState[K, V]):
             else:
                 channel.cancel()  # tasks on a loop: cancelled, not awaited
         with self._backend_lock:
-            pool, self._refresh_pool = self._refresh_pool, None
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)  # a refresh running now fails on the closed cache
+            pools = [self._refresh_pool, self._load_pool]
+            self._refresh_pool = self._load_pool = None
+        for pool in pools:
+            if pool is not None:  # a refresh or late load running now fails on the closed cache
+                pool.shutdown(wait=False, cancel_futures=True)
         backend, self._sync_backend = self._sync_backend, None
         if backend is not None:
             with contextlib.suppress(BackendError):
@@ -252,6 +274,8 @@ class SyncAPI(SharedState[K, V]):
     def _load(self, step: Load) -> Any:
         flights, handler = self.sync_flights, hooks.current()
         flights.loads += 1
+        if step.timeout is not None:
+            return self._load_bounded(step, handler)
         try:
             if handler is None:
                 return step.loader()
@@ -260,6 +284,49 @@ class SyncAPI(SharedState[K, V]):
         except Exception:
             flights.failures += 1
             raise
+
+    def _load_bounded(self, step: Load, handler: Any) -> Any:
+        """The loader in a thread of the cache's (with the caller's context), waited for at most
+        ``step.timeout``; past it, :class:`LoadTimeoutError`, and the value is stored when it comes."""
+        flights = self.sync_flights
+
+        def run() -> Any:
+            with handler.load(self, step.key) if handler is not None else contextlib.nullcontext():
+                return step.loader()
+
+        with self._backend_lock:
+            if self._closed:
+                raise CacheClosedError("the cache is closed")
+            pool = self._load_pool
+            if pool is None:
+                pool = self._load_pool = ThreadPoolExecutor(
+                    max_workers=8, thread_name_prefix=f"otel-cache-load-{self.name}"
+                )
+        future = pool.submit(contextvars.copy_context().run, run)
+        try:
+            return future.result(timeout=step.timeout)
+        except FutureTimeoutError:
+            future.add_done_callback(lambda done: self._late(step, done))
+            raise LoadTimeoutError(
+                f"the load of a key of {self.name} took more than {step.timeout} s"
+            ) from None
+        except Exception:
+            flights.failures += 1
+            raise
+
+    def _late(self, step: Load, done: Future[Any]) -> None:
+        """A load whose caller stopped waiting ended: store its value (in the load's thread)."""
+        if done.cancelled():
+            return
+        if done.exception() is not None:
+            self.sync_flights.failures += 1
+            return
+        if step.late is None:
+            return
+        try:
+            self._drive(step.late(done.result()))
+        except Exception as exc:  # a closed cache, a refused value: nothing to give anyone
+            log.warning("storing a late load of a key of %s failed: %r", self.name, exc)
 
     def _open_channel(self) -> None:
         """Start listening for other processes' writes (threads), and wait for the subscription:

@@ -124,6 +124,7 @@ class CacheTelemetry:
             (METRICS.LOADS, observe(_loads)),
             (METRICS.REFRESHES, observe(_refreshes)),
             (METRICS.FAIL_SAFE_ACTIVATIONS, observe(_fail_safe_activations)),
+            (METRICS.LOAD_TIMEOUTS, observe(_load_timeouts)),
             (METRICS.COALESCED, observe(_coalesced)),
             (METRICS.WARMER_RUNS, observe(_warmer_runs)),
             (METRICS.WARMER_FAILURES, observe(_warmer_failures)),
@@ -189,6 +190,13 @@ class CacheTelemetry:
         span = trace.get_current_span()
         if span.is_recording():
             span.add_event(SPAN.FAIL_SAFE_EVENT, {ATTR.ERROR_TYPE: type(error).__qualname__})
+
+    def load_timed_out(self, cache: Any, kind: str) -> None:
+        if not self.enabled or _suppressed():
+            return
+        span = trace.get_current_span()
+        if span.is_recording():
+            span.add_event(SPAN.LOAD_TIMEOUT_EVENT, {ATTR.TIMEOUT_KIND: kind})
 
     @contextmanager
     def l2_call(self, cache: Any, operation: str, node: str | None = None) -> Iterator[Any]:
@@ -536,6 +544,14 @@ def _fail_safe_activations(item: Any) -> Iterator[Observation]:
     tiers = getattr(item, "tiers", None)
     if tiers is not None and tiers.fail_safe_used:
         yield Observation(tiers.stats().fail_safe_served, _base_attributes(item))
+
+
+def _load_timeouts(item: Any) -> Iterator[Observation]:
+    tiers = getattr(item, "tiers", None)
+    if tiers is not None:
+        base = _base_attributes(item)
+        for kind, count in sorted(tiers.stats().load_timeouts.items()):
+            yield Observation(count, {**base, ATTR.TIMEOUT_KIND: kind})
 
 
 def _refreshes(item: Any) -> Iterator[Observation]:

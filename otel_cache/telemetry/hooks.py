@@ -39,6 +39,9 @@ class Handler(Protocol):
     def fail_safe_served(self, cache: Any, error: BaseException) -> None:
         """A fail-safe copy answered a ``get_or_set`` whose load raised ``error``."""
 
+    def load_timed_out(self, cache: Any, kind: str) -> None:
+        """A ``get_or_set`` caller stopped waiting for a load (``soft``, ``hard``, ``waiter``)."""
+
     def l2_call(self, cache: Any, operation: str, node: str | None = None) -> AbstractContextManager[Any]:
         """Around one L2 backend call: a span and the operation-duration histogram."""
 

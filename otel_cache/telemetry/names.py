@@ -53,6 +53,7 @@ class ATTR:
     BREAKER_SIDE: Final = "otel_cache.circuit_breaker.side"  # read | write
     UNREADABLE_REASON: Final = "otel_cache.unreadable.reason"  # decode | type
     COMPRESSION_SIDE: Final = "otel_cache.compression.side"  # input | output
+    TIMEOUT_KIND: Final = "otel_cache.timeout.kind"  # soft | hard | waiter
     IGNORED_REASON: Final = "otel_cache.invalidation.reason"  # garbage | version
     WARMER_NAME: Final = "otel_cache.warmer.name"
     WARMER_FAILURES: Final = "otel_cache.warmer.failures"  # int, on warmer run spans (the metric's name)
@@ -82,6 +83,7 @@ class SPAN:
     LOOP_BLOCKED: Final = "event_loop.blocked"
     LOCK_CONTENDED_EVENT: Final = "otel_cache.lock.contended"  # a span event
     FAIL_SAFE_EVENT: Final = "otel_cache.fail_safe.activated"  # a span event: a copy answered a failed load
+    LOAD_TIMEOUT_EVENT: Final = "otel_cache.load.timeout"  # a span event: a caller stopped waiting
 
 
 class MetricSpec:
@@ -236,6 +238,14 @@ class METRICS:
         "{activation}",
         "get_or_set calls whose load raised and that a fail-safe copy answered (get_or_set's "
         "fail_safe; the copy is then reused for its throttle).",
+    )
+    LOAD_TIMEOUTS: Final = MetricSpec(
+        "otel_cache.load.timeouts",
+        "observable_counter",
+        "{timeout}",
+        "get_or_set callers that stopped waiting for a load, by kind: soft (a fail-safe copy "
+        "answered), hard (the copy, or LoadTimeoutError), waiter (waiting on another's load); "
+        "the load goes on and stores its value.",
     )
     REFRESHES: Final = MetricSpec(
         "otel_cache.refreshes",

@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
 
-from otel_cache import AsyncLRUCache, FailSafe, MultiLevelCache
+from otel_cache import AsyncLRUCache, FailSafe, LoadTimeoutError, MultiLevelCache
 from otel_cache.telemetry import hooks
 from otel_cache.warming import AsyncWarmer, ThreadWarmer
 from tests.support import ManualClock, RedisServer
@@ -132,6 +133,13 @@ def exercise_everything(
         refreshing.get_or_set("ukey-f", lambda: "uvalue-f", ttl=10, fail_safe=FailSafe(max_age=60))
         clock.advance(11)
         assert refreshing.get_or_set("ukey-f", _fail, ttl=10, fail_safe=FailSafe(max_age=60)) == "uvalue-f"
+        # load.timeouts: a load that outlasts its caller's hard timeout (then released)
+        release = threading.Event()
+        with pytest.raises(LoadTimeoutError):
+            refreshing.get_or_set(
+                "ukey-t", lambda: release.wait(30) and "uvalue-t", ttl=10, hard_timeout=0.01
+            )
+        release.set()
         l1.put("ukey-l", "uvalue-l")
         assert l1.get("ukey-l") == "uvalue-l"
         # loads, coalesced, load.duration (success and failure)

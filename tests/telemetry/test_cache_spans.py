@@ -191,6 +191,33 @@ async def test_a_served_fail_safe_copy_is_an_event_on_the_callers_span(
     assert load.events[0].attributes["exception.type"].endswith("LookupError")
 
 
+async def test_a_caller_that_stops_waiting_is_an_event_on_its_span(
+    telemetry: Telemetry, make_cache: Callable[..., Any], cache_name: str, api: str
+) -> None:
+    cache = make_cache(async_mode=api == "async", name=cache_name)
+    release_sync, release_async = threading.Event(), asyncio.Event()
+
+    def slow() -> str:
+        release_sync.wait(30)
+        return "uvalue-late"
+
+    async def aslow() -> str:
+        await release_async.wait()
+        return "uvalue-late"
+
+    with telemetry.tracer.start_as_current_span("test.request"), pytest.raises(otel_cache.LoadTimeoutError):
+        await call_with(
+            cache, api, "get_or_set", "ukey-slow", slow if api == "sync" else aslow, hard_timeout=0.01
+        )
+    release_sync.set()
+    release_async.set()
+    (request,) = telemetry.spans("test.request")
+    events = [
+        dict(event.attributes or {}) for event in request.events if event.name == SPAN.LOAD_TIMEOUT_EVENT
+    ]
+    assert events == [{ATTR.TIMEOUT_KIND: "hard"}]
+
+
 async def test_load_span_is_current_while_the_loader_runs(
     redis_url: str, telemetry: Telemetry, make_cache: Callable[..., Any], cache_name: str, api: str
 ) -> None:
@@ -533,3 +560,10 @@ def test_on_a_cluster_l2_spans_and_breakers_name_the_node(
         assert (None, None) in nodes  # the breaker of calls that span the cluster
     finally:
         cache.close()
+
+
+async def call_with(cache: Any, api: str, method: str, *args: Any, **kwargs: Any) -> Any:
+    """``call`` with keyword arguments too."""
+    if api == "sync":
+        return getattr(cache, method)(*args, **kwargs)
+    return await getattr(cache, "a" + method)(*args, **kwargs)
