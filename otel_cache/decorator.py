@@ -27,8 +27,8 @@ from collections.abc import Callable, Coroutine, Hashable
 from typing import Any, Concatenate, Generic, ParamSpec, Self, TypeVar, cast, overload
 
 from otel_cache.core.call_keys import CallKeys, KeySpec, TagSpec
-from otel_cache.core.fail_safe import FailSafe, LoadTimeouts
-from otel_cache.core.refresh import validate_refresh_ahead
+from otel_cache.core.fail_safe import FailSafe
+from otel_cache.core.load_options import LoadOptions
 from otel_cache.core.ttl import validate_ttl
 from otel_cache.managers import get_async_cache_manager, get_cache_manager
 from otel_cache.multilevel import MultiLevelCache
@@ -46,16 +46,7 @@ _UNBOUND: Any = object()
 class _Options:
     """What every call of one decorated function shares (no I/O here)."""
 
-    __slots__ = (
-        "cache",
-        "condition",
-        "fail_safe",
-        "hard_timeout",
-        "keys",
-        "refresh_ahead",
-        "soft_timeout",
-        "ttl",
-    )
+    __slots__ = ("cache", "keys", "load", "ttl")
 
     def __init__(
         self,
@@ -79,15 +70,23 @@ class _Options:
             raise TypeError(f"cache must be a MultiLevelCache, not {type(cache).__name__}")
         self.ttl = validate_ttl(ttl)
         self.keys = CallKeys(func, key=key, tags=tags, prefix=prefix)
-        self.condition = _store_if(condition, unless)
         self.cache = cache
-        self.refresh_ahead = validate_refresh_ahead(refresh_ahead)
-        if fail_safe is not None and not isinstance(fail_safe, FailSafe):
-            raise TypeError(f"fail_safe must be a FailSafe, not {type(fail_safe).__name__}")
-        self.fail_safe = fail_safe
-        LoadTimeouts(soft=soft_timeout, hard=hard_timeout)  # validated now, not at the first call
-        self.soft_timeout = soft_timeout
-        self.hard_timeout = hard_timeout
+        # Validated now, not at the first call; handed to get_or_set as keywords.
+        options = LoadOptions.of(
+            condition=_store_if(condition, unless),
+            refresh_ahead=refresh_ahead,
+            fail_safe=fail_safe,
+            soft_timeout=soft_timeout,
+            hard_timeout=hard_timeout,
+        )
+        timeouts = options.timeouts
+        self.load: dict[str, Any] = {
+            "condition": options.condition,
+            "refresh_ahead": options.refresh_ahead,
+            "fail_safe": options.fail_safe,
+            "soft_timeout": None if timeouts is None else timeouts.soft,
+            "hard_timeout": None if timeouts is None else timeouts.hard,
+        }
 
 
 class _Cached(Generic[P, R]):
@@ -129,11 +128,7 @@ class CachedFunction(_Cached[P, R]):
             lambda: func(*full, **kwargs),
             options.ttl,
             tags=tags,
-            condition=options.condition,
-            refresh_ahead=options.refresh_ahead,
-            fail_safe=options.fail_safe,
-            soft_timeout=options.soft_timeout,
-            hard_timeout=options.hard_timeout,
+            **options.load,
         )
         return result
 
@@ -170,11 +165,7 @@ class AsyncCachedFunction(_Cached[P, R]):
             lambda: func(*full, **kwargs),
             options.ttl,
             tags=tags,
-            condition=options.condition,
-            refresh_ahead=options.refresh_ahead,
-            fail_safe=options.fail_safe,
-            soft_timeout=options.soft_timeout,
-            hard_timeout=options.hard_timeout,
+            **options.load,
         )
         return result
 

@@ -15,13 +15,14 @@ from contextlib import nullcontext
 from typing import Any, TypeVar, cast
 
 from otel_cache.backends.protocol import AsyncBackend
-from otel_cache.core.fail_safe import FailSafe, LoadTimeouts
-from otel_cache.core.refresh import validate_refresh_ahead
+from otel_cache.core.fail_safe import FailSafe
+from otel_cache.core.load_options import LoadOptions
 from otel_cache.core.tags import tag_names
 from otel_cache.core.tiers import MISSING
 from otel_cache.core.ttl import validate_ttl
 from otel_cache.errors import BackendError, LoadTimeoutError
 from otel_cache.multilevel.channel_task import ChannelTasks
+from otel_cache.multilevel.refresh_run import RefreshRun
 from otel_cache.multilevel.shared import MultiLevelStats, SharedState, mark_hit
 from otel_cache.multilevel.steps import Flow, L1Step, L2Step, Load, Step
 from otel_cache.telemetry import hooks
@@ -89,11 +90,12 @@ class AsyncAPI(SharedState[K, V]):
         """Async ``get_or_set``; ``loader`` may be a coroutine function or a plain function.
         A refresh ahead of expiry is a task on the running loop."""
         validate_ttl(ttl)  # before the loader runs: its value would be lost
-        share = None if refresh_ahead is None else validate_refresh_ahead(refresh_ahead)
-        timeouts = (
-            None
-            if soft_timeout is None and hard_timeout is None
-            else LoadTimeouts(soft=soft_timeout, hard=hard_timeout)
+        options = LoadOptions.of(
+            condition=condition,
+            refresh_ahead=refresh_ahead,
+            fail_safe=fail_safe,
+            soft_timeout=soft_timeout,
+            hard_timeout=hard_timeout,
         )
         names = tag_names(tags)
         value = await self.l1.aget(key, MISSING)
@@ -103,20 +105,20 @@ class AsyncAPI(SharedState[K, V]):
 
             # The flight covers the Redis read too: N cold callers make one GET and one load.
             async def lead() -> Any:
-                return await self._adrive(
-                    self.flows.get_or_load(key, loader, ttl, names, condition, share, fail_safe, timeouts)
-                )
+                return await self._adrive(self.flows.get_or_load(key, loader, ttl, names, options))
 
             try:
-                value = await self.async_flights.run(key, lead, waiting, hard_timeout)
+                value = await self.async_flights.run(key, lead, waiting, options.hard_timeout)
             except LoadTimeoutError as exc:
                 if exc.kind == "waiter":
                     self.flows.timed_out("waiter")
                 raise
-        if share is not None and self.flows.refresh.take_due(key, self.tiers.now()) and not self._closed:
-            task = asyncio.get_running_loop().create_task(
-                self._arefresh(key, loader, ttl, names, condition, share, fail_safe)
-            )
+        if (
+            options.refresh_ahead is not None
+            and self.flows.refresh.take_due(key, self.tiers.now())
+            and not self._closed
+        ):
+            task = asyncio.get_running_loop().create_task(self._arefresh(key, loader, ttl, names, options))
             self._refresh_tasks.add(task)
             task.add_done_callback(self._refresh_tasks.discard)
         return cast(V, value)
@@ -127,29 +129,21 @@ class AsyncAPI(SharedState[K, V]):
         loader: Callable[[], Any],
         ttl: float | None,
         names: tuple[str, ...],
-        condition: Callable[[Any], bool] | None,
-        share: float,
-        fail_safe: FailSafe | None = None,
+        options: LoadOptions,
     ) -> None:
-        """One refresh ahead of expiry, as the key's flight leader (skipped if a load of the key
-        is running already: its value is as fresh)."""
-        table, refresh = self.async_flights.table, self.flows.refresh
-        flight, leader = table.join(key)
-        if not leader:
+        """One refresh ahead of expiry (:class:`~otel_cache.multilevel.refresh_run.RefreshRun`)."""
+        run = RefreshRun(self.async_flights.table, self.flows.refresh, self.name, key)
+        if not run.begin():
             return
-        refresh.started_one()
         try:
-            value = await self._adrive(self.flows.load(key, loader, ttl, names, condition, share, fail_safe))
+            value = await self._adrive(self.flows.load(key, loader, ttl, names, options))
         except Exception as exc:
-            table.finish(key, flight, error=exc)
-            refresh.finished(ok=False)
-            log.warning("refresh ahead of expiry of a key of %s failed: %r", self.name, exc)
+            run.failed(exc)
             return
         except BaseException:  # cancelled by aclose(): waiters lead instead
-            table.finish(key, flight)
+            run.gone()
             raise
-        table.finish(key, flight, value)
-        refresh.finished(ok=True)
+        run.succeeded(value)
 
     async def ainvalidate_tags(self, tags: Iterable[str]) -> int:
         """Async ``invalidate_tags``."""

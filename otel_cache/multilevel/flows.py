@@ -36,9 +36,10 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any, TypeVar, cast
 
 from otel_cache.backends.protocol import Stored
-from otel_cache.core.fail_safe import FailSafe, FailSafeKey, LoadTimeouts
+from otel_cache.core.fail_safe import FailSafe, FailSafeKey
 from otel_cache.core.fail_safe import now_ms as fail_safe_now_ms
 from otel_cache.core.fail_safe import wrap as fail_safe_header
+from otel_cache.core.load_options import PLAIN, LoadOptions
 from otel_cache.core.refresh import RefreshSchedule
 from otel_cache.core.tiers import MISSING, TierCore
 from otel_cache.errors import (
@@ -107,20 +108,18 @@ class Flows:
         loader: Callable[[], Any],
         ttl: float | None,
         tags: tuple[str, ...],
-        condition: Callable[[Any], bool] | None = None,
-        refresh_ahead: float | None = None,
-        fail_safe: FailSafe | None = None,
-        timeouts: LoadTimeouts | None = None,
+        options: LoadOptions = PLAIN,
     ) -> Flow[Any]:
         """``get_or_set`` after the caller's L1 miss, run by the key's single-flight leader:
         L1 again (a flight that just ended may have stored it; counted nowhere), then L2, then
-        the loader, whose value is stored in both levels (if ``condition`` holds for it).
+        the loader, whose value is stored in both levels (if ``options.condition`` holds for it).
         With ``refresh_ahead``, what it stores or reads from L2 is scheduled for a refresh;
         with ``fail_safe``, a loader that raises (or passes a timeout) is answered by a
         fail-safe copy if one exists; ``timeouts`` bound the wait for the loader."""
         value = self.l1.peek(key, MISSING)
         if value is not MISSING:
             return value
+        fail_safe, timeouts = options.fail_safe, options.timeouts
         l2_key = self.tiers.l2_key(key)  # rendered once for the read and the write
         stale: list[Any] = []
         if self.tiers.l2_enabled:
@@ -129,8 +128,8 @@ class Flows:
                 key, l2_key, MISSING, left, stale if fail_safe is not None else None
             )
             if value is not MISSING:
-                if refresh_ahead is not None and left:
-                    self._schedule(key, ttl, refresh_ahead, left=left[0])
+                if options.refresh_ahead is not None and left:
+                    self._schedule(key, ttl, options.refresh_ahead, left=left[0])
                 return value
         copy = MISSING
         if fail_safe is not None:
@@ -140,7 +139,7 @@ class Flows:
         if wait is not None:
 
             def late(loaded: Any) -> Flow[Any]:  # the load ended after its caller stopped waiting
-                return self._keep(key, l2_key, loaded, ttl, tags, condition, refresh_ahead, fail_safe)
+                return self._keep(key, l2_key, loaded, ttl, tags, options)
 
         try:
             value = yield from Load(key, loader, wait, late)
@@ -155,7 +154,7 @@ class Flows:
             if self.on_fail_safe is not None:
                 self.on_fail_safe(key, exc)
             return copy
-        return (yield from self._keep(key, l2_key, value, ttl, tags, condition, refresh_ahead, fail_safe))
+        return (yield from self._keep(key, l2_key, value, ttl, tags, options))
 
     def load(
         self,
@@ -163,18 +162,12 @@ class Flows:
         loader: Callable[[], Any],
         ttl: float | None,
         tags: tuple[str, ...],
-        condition: Callable[[Any], bool] | None = None,
-        refresh_ahead: float | None = None,
-        fail_safe: FailSafe | None = None,
+        options: LoadOptions,
     ) -> Flow[Any]:
         """A refresh ahead of expiry: call the loader and store its value in both levels (if
-        ``condition`` holds for it), reading neither level first."""
+        ``options.condition`` holds for it), reading neither level first."""
         value = yield from Load(key, loader)
-        return (
-            yield from self._keep(
-                key, self.tiers.l2_key(key), value, ttl, tags, condition, refresh_ahead, fail_safe
-            )
-        )
+        return (yield from self._keep(key, self.tiers.l2_key(key), value, ttl, tags, options))
 
     def _keep(
         self,
@@ -183,16 +176,14 @@ class Flows:
         value: Any,
         ttl: float | None,
         tags: tuple[str, ...],
-        condition: Callable[[Any], bool] | None,
-        refresh_ahead: float | None,
-        fail_safe: FailSafe | None,
+        options: LoadOptions,
     ) -> Flow[Any]:
-        """Store a loaded value (if ``condition`` holds for it) and schedule its refresh."""
-        if condition is not None and not condition(value):
+        """Store a loaded value (if ``options.condition`` holds for it) and schedule its refresh."""
+        if options.condition is not None and not options.condition(value):
             return value
-        yield from self._put(key, l2_key, value, ttl, strict=False, tags=tags, fail_safe=fail_safe)
-        if refresh_ahead is not None:
-            self._schedule(key, ttl, refresh_ahead)
+        yield from self._put(key, l2_key, value, ttl, strict=False, tags=tags, fail_safe=options.fail_safe)
+        if options.refresh_ahead is not None:
+            self._schedule(key, ttl, options.refresh_ahead)
         return value
 
     def _schedule(self, key: Hashable, ttl: float | None, share: float, *, left: float | None = None) -> None:

@@ -12,13 +12,14 @@ from concurrent.futures import TimeoutError as FutureTimeoutError
 from typing import Any, TypeVar, cast
 
 from otel_cache.backends.protocol import SyncBackend
-from otel_cache.core.fail_safe import FailSafe, LoadTimeouts
-from otel_cache.core.refresh import validate_refresh_ahead
+from otel_cache.core.fail_safe import FailSafe
+from otel_cache.core.load_options import LoadOptions
 from otel_cache.core.tags import tag_names
 from otel_cache.core.tiers import MISSING
 from otel_cache.core.ttl import validate_ttl
 from otel_cache.errors import BackendError, CacheClosedError, LoadTimeoutError
 from otel_cache.multilevel.channel_thread import ChannelThreads
+from otel_cache.multilevel.refresh_run import RefreshRun
 from otel_cache.multilevel.shared import FlightStats, MultiLevelStats, SharedState, mark_hit
 from otel_cache.multilevel.steps import Flow, L1Step, L2Step, Load, Step
 from otel_cache.telemetry import hooks
@@ -101,11 +102,12 @@ class SyncAPI(SharedState[K, V]):
         stores its value when it ends.
         """
         validate_ttl(ttl)  # before the loader runs: its value would be lost
-        share = None if refresh_ahead is None else validate_refresh_ahead(refresh_ahead)
-        timeouts = (
-            None
-            if soft_timeout is None and hard_timeout is None
-            else LoadTimeouts(soft=soft_timeout, hard=hard_timeout)
+        options = LoadOptions.of(
+            condition=condition,
+            refresh_ahead=refresh_ahead,
+            fail_safe=fail_safe,
+            soft_timeout=soft_timeout,
+            hard_timeout=hard_timeout,
         )
         names = tag_names(tags)
         value = self.l1.get(key, MISSING)
@@ -115,18 +117,16 @@ class SyncAPI(SharedState[K, V]):
 
             # The flight covers the Redis read too: N cold callers make one GET and one load.
             def lead() -> Any:
-                return self._drive(
-                    self.flows.get_or_load(key, loader, ttl, names, condition, share, fail_safe, timeouts)
-                )
+                return self._drive(self.flows.get_or_load(key, loader, ttl, names, options))
 
             try:
-                value = self.sync_flights.run(key, lead, waiting, hard_timeout)
+                value = self.sync_flights.run(key, lead, waiting, options.hard_timeout)
             except LoadTimeoutError as exc:
                 if exc.kind == "waiter":
                     self.flows.timed_out("waiter")
                 raise
-        if share is not None and self.flows.refresh.take_due(key, self.tiers.now()):
-            self._start_refresh(key, loader, ttl, names, condition, share, fail_safe)
+        if options.refresh_ahead is not None and self.flows.refresh.take_due(key, self.tiers.now()):
+            self._start_refresh(key, loader, ttl, names, options)
         return cast(V, value)
 
     def _start_refresh(
@@ -135,9 +135,7 @@ class SyncAPI(SharedState[K, V]):
         loader: Callable[[], Any],
         ttl: float | None,
         names: tuple[str, ...],
-        condition: Callable[[Any], bool] | None,
-        share: float,
-        fail_safe: FailSafe | None,
+        options: LoadOptions,
     ) -> None:
         with self._backend_lock:
             if self._closed:
@@ -147,7 +145,7 @@ class SyncAPI(SharedState[K, V]):
                 pool = self._refresh_pool = ThreadPoolExecutor(
                     max_workers=2, thread_name_prefix=f"otel-cache-refresh-{self.name}"
                 )
-        pool.submit(self._refresh, key, loader, ttl, names, condition, share, fail_safe)
+        pool.submit(self._refresh, key, loader, ttl, names, options)
 
     def _refresh(
         self,
@@ -155,29 +153,21 @@ class SyncAPI(SharedState[K, V]):
         loader: Callable[[], Any],
         ttl: float | None,
         names: tuple[str, ...],
-        condition: Callable[[Any], bool] | None,
-        share: float,
-        fail_safe: FailSafe | None,
+        options: LoadOptions,
     ) -> None:
-        """One refresh ahead of expiry, as the key's flight leader (skipped if a load of the key
-        is running already: its value is as fresh)."""
-        table, refresh = self.sync_flights.table, self.flows.refresh
-        flight, leader = table.join(key)
-        if not leader:
+        """One refresh ahead of expiry (:class:`~otel_cache.multilevel.refresh_run.RefreshRun`)."""
+        run = RefreshRun(self.sync_flights.table, self.flows.refresh, self.name, key)
+        if not run.begin():
             return
-        refresh.started_one()
         try:
-            value = self._drive(self.flows.load(key, loader, ttl, names, condition, share, fail_safe))
+            value = self._drive(self.flows.load(key, loader, ttl, names, options))
         except Exception as exc:
-            table.finish(key, flight, error=exc)
-            refresh.finished(ok=False)
-            log.warning("refresh ahead of expiry of a key of %s failed: %r", self.name, exc)
+            run.failed(exc)
             return
         except BaseException:
-            table.finish(key, flight)
+            run.gone()
             raise
-        table.finish(key, flight, value)
-        refresh.finished(ok=True)
+        run.succeeded(value)
 
     def invalidate_tags(self, tags: Iterable[str]) -> int:
         """Remove every entry put with one of ``tags`` from L1, from Redis and from the L1 of
