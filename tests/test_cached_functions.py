@@ -29,6 +29,7 @@ from otel_cache import (
     get_cache_manager,
 )
 from tests.support.config import patient_config
+from tests.support.waiting import await_until, wait_until
 
 MISS: Any = object()
 ROOT = Path(__file__).resolve().parents[1]
@@ -451,7 +452,7 @@ def test_concurrent_cold_threads_run_the_function_once(cache: MultiLevelCache[An
     threads = [threading.Thread(target=lambda: results.append(slow(7))) for _ in range(8)]
     for thread in threads:
         thread.start()
-    _wait_for(lambda: cache.stats().sync_flights.coalesced == 7)  # all 8 in the flight
+    wait_until(lambda: cache.stats().sync_flights.coalesced == 7)  # all 8 in the flight
     release.set()
     for thread in threads:
         thread.join(10)
@@ -477,11 +478,11 @@ async def test_concurrent_cold_coroutines_and_a_thread_run_the_function_once(
         return "sync value"
 
     tasks = [asyncio.ensure_future(slow()) for _ in range(20)]
-    await _await_for(lambda: cache.stats().async_flights.coalesced == 19)
+    await await_until(lambda: cache.stats().async_flights.coalesced == 19)
     thread_result: list[str] = []
     thread = threading.Thread(target=lambda: thread_result.append(slow_sync()))
     thread.start()
-    await _await_for(lambda: cache.stats().sync_flights.coalesced == 1)  # waits on the coroutines' flight
+    await await_until(lambda: cache.stats().sync_flights.coalesced == 1)  # waits on the coroutines' flight
     release.set()
     assert await asyncio.gather(*tasks) == ["value"] * 20
     await asyncio.to_thread(thread.join, 10)
@@ -512,7 +513,7 @@ async def test_another_instance_is_served_from_redis_with_values_unchanged(redis
         assert calls.count == 1
         assert first.invalidate("mon") is True
         key = second.key("mon")
-        _wait_for(lambda: two.l1.peek(key, MISS) is MISS)  # the invalidation reached the other L1
+        wait_until(lambda: two.l1.peek(key, MISS) is MISS)  # the invalidation reached the other L1
         second("mon")
         assert calls.count == 2
 
@@ -576,24 +577,3 @@ def test_bad_settings_are_refused_at_decoration() -> None:
 
     with pytest.raises(TypeError, match="generator"):
         cached()(gen)
-
-
-# -- helpers ----------------------------------------------------------------------------
-
-
-def _wait_for(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
-    """Until ``predicate()`` holds (the event is driven by the test; the bound only ends a hang)."""
-    done = threading.Event()
-    for _ in range(int(timeout / 0.005)):
-        if predicate():
-            return
-        done.wait(0.005)
-    raise AssertionError("condition not reached")
-
-
-async def _await_for(predicate: Callable[[], bool]) -> None:
-    for _ in range(int(30.0 / 0.005)):  # the bound only ends a hang
-        if predicate():
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError("condition not reached")

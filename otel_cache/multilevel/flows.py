@@ -148,8 +148,10 @@ class Flows:
                 self.timed_out(timeouts.kind(copy is not MISSING))
             if fail_safe is None or copy is MISSING:
                 raise
-            # Served for the throttle: the failing loader is not called by every caller meanwhile.
-            yield from L1Put(key, copy, fail_safe.throttle)
+            # Served for the throttle: the failing loader is not called by every caller meanwhile
+            # (in L1 only while it may take copies: core.coherence).
+            if self.tiers.l1_usable:
+                yield from L1Put(key, copy, fail_safe.throttle)
             self.tiers.fail_safe_activated()
             if self.on_fail_safe is not None:
                 self.on_fail_safe(key, exc)

@@ -7,32 +7,15 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from otel_cache import CacheConfig, CacheConfigError, FailSafe, LoadTimeoutError, MultiLevelCache, cached
 from tests.support import ManualClock
+from tests.support.waiting import await_until, wait_until
 
 SHORT = 0.05  # seconds; the loaders below take as long as the test decides
-
-
-def _wait(predicate: Callable[[], bool]) -> None:
-    done = threading.Event()
-    for _ in range(6000):  # the bound only ends a hang
-        if predicate():
-            return
-        done.wait(0.005)
-    raise AssertionError("condition not reached")
-
-
-async def _await(predicate: Callable[[], bool]) -> None:
-    for _ in range(6000):  # the bound only ends a hang
-        if predicate():
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError("condition not reached")
 
 
 def test_past_the_hard_timeout_a_sync_caller_gets_an_error_and_the_value_is_stored_later() -> None:
@@ -51,7 +34,7 @@ def test_past_the_hard_timeout_a_sync_caller_gets_an_error_and_the_value_is_stor
         assert cache.stats().l2.load_timeouts == {"hard": 1}
         assert cache.get("k") is None
         release.set()
-        _wait(lambda: cache.get("k") == "late")  # the load went on and stored its value
+        wait_until(lambda: cache.get("k") == "late")  # the load went on and stored its value
         assert cache.get_or_set("k", slow, 60, hard_timeout=SHORT) == "late"
         assert len(calls) == 1
 
@@ -68,7 +51,7 @@ async def test_past_the_hard_timeout_an_async_caller_gets_an_error_and_the_value
             await cache.aget_or_set("k", slow, 60, hard_timeout=SHORT)
         assert cache.stats().l2.load_timeouts == {"hard": 1}
         release.set()
-        await _await(lambda: cache.l1.peek("k", None) == "late")
+        await await_until(lambda: cache.l1.peek("k", None) == "late")
         assert await cache.aget_or_set("k", slow, 60) == "late"
 
 
@@ -100,7 +83,7 @@ async def test_past_the_soft_timeout_the_fail_safe_copy_answers(api: str, manual
         assert (stats.load_timeouts, stats.fail_safe_served) == ({"soft": 1}, 1)
         release_sync.set()
         release_async.set()
-        await _await(lambda: cache.l1.peek("k", None) == "v2")  # the slow load refreshed the entry
+        await await_until(lambda: cache.l1.peek("k", None) == "v2")  # the slow load refreshed the entry
 
 
 def test_without_a_copy_the_soft_timeout_does_not_count(manual_clock: ManualClock) -> None:
@@ -125,7 +108,7 @@ def test_a_waiter_stops_waiting_at_its_hard_timeout_and_the_leader_goes_on() -> 
         led: list[str] = []
         leader = threading.Thread(target=lambda: led.append(cache.get_or_set("k", slow, 60)))
         leader.start()
-        _wait(lambda: cache.sync_flights.in_flight() == 1)
+        wait_until(lambda: cache.sync_flights.in_flight() == 1)
         with pytest.raises(LoadTimeoutError) as raised:
             cache.get_or_set("k", slow, 60, hard_timeout=SHORT)
         assert raised.value.kind == "waiter"
@@ -144,7 +127,7 @@ async def test_an_async_waiter_stops_waiting_at_its_hard_timeout() -> None:
             return "led"
 
         leader = asyncio.ensure_future(cache.aget_or_set("k", slow, 60))
-        await _await(lambda: cache.async_flights.in_flight() == 1)
+        await await_until(lambda: cache.async_flights.in_flight() == 1)
         with pytest.raises(LoadTimeoutError):
             await cache.aget_or_set("k", slow, 60, hard_timeout=SHORT)
         release.set()
@@ -166,7 +149,7 @@ async def test_a_cancelled_caller_leaves_its_load_running_and_the_value_is_store
         with pytest.raises(asyncio.CancelledError):
             await caller
         release.set()
-        await _await(lambda: cache.l1.peek("k", None) == "kept")
+        await await_until(lambda: cache.l1.peek("k", None) == "kept")
 
 
 def test_cached_functions_take_timeouts() -> None:
@@ -181,7 +164,7 @@ def test_cached_functions_take_timeouts() -> None:
         with pytest.raises(LoadTimeoutError):
             slow(1)
         release.set()
-        _wait(lambda: cache.get(slow.key(1)) == 1)
+        wait_until(lambda: cache.get(slow.key(1)) == 1)
         assert slow(1) == 1
 
 

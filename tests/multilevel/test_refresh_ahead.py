@@ -15,6 +15,7 @@ from otel_cache import CacheConfig, CacheConfigError, MultiLevelCache, cached
 from tests.multilevel.adapters import CacheAdapter
 from tests.support import ManualClock
 from tests.support.config import patient_config
+from tests.support.waiting import wait_until
 
 Make = Callable[..., CacheAdapter]
 
@@ -130,7 +131,7 @@ def test_concurrent_sync_readers_start_one_refresh(manual_clock: ManualClock) ->
         assert results == ["v1"] * 20  # every read served the cached value while the refresh ran
         assert cache.stats().refresh.started == 1
         release.set()
-        _wait(lambda: cache.stats().refresh.succeeded == 1)
+        wait_until(lambda: cache.stats().refresh.succeeded == 1)
         assert cache.get_or_set("k", load, 10, refresh_ahead=0.5) == "v2"
         assert len(calls) == 2
 
@@ -179,7 +180,7 @@ async def test_a_copy_read_from_redis_is_refreshed_by_its_own_age(redis_url: str
         assert b.stats().refresh.started == 0  # not due (it would be at 50 s for a fresh copy)
         clock_b.advance(3)
         assert read() == "from a"  # due: refreshes
-        _wait(lambda: b.stats().refresh.succeeded == 1)
+        wait_until(lambda: b.stats().refresh.succeeded == 1)
         assert read() == "v1"
         assert b_load.calls == 1
 
@@ -214,7 +215,7 @@ def test_cached_functions_refresh_ahead(manual_clock: ManualClock) -> None:
         assert version() == "v1"
         manual_clock.advance(5)
         assert version() == "v1"
-        _wait(lambda: cache.stats().refresh.succeeded == 1)
+        wait_until(lambda: cache.stats().refresh.succeeded == 1)
         assert version() == "v2"
 
 
@@ -225,12 +226,3 @@ async def test_a_share_outside_zero_to_one_is_refused(make_cache: Make, share: A
         await cache.get_or_set("k", lambda: 1, 10, refresh_ahead=share)
     with pytest.raises(CacheConfigError, match="refresh_ahead"):
         cached(refresh_ahead=share)(lambda: 1)
-
-
-def _wait(predicate: Callable[[], bool]) -> None:
-    done = threading.Event()
-    for _ in range(6000):  # the bound only ends a hang
-        if predicate():
-            return
-        done.wait(0.005)
-    raise AssertionError("condition not reached")
